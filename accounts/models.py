@@ -1,0 +1,475 @@
+"""Tenants, people and debt accounts.
+
+Derived account fields (current balance, last payment, declined count) are
+written only by ``billing.services`` in the same transaction as the ledger
+entry or payment that moves them; ``manage.py check_balances`` verifies them.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.timezone import now
+
+from accounts.states import STATE_CHOICES, timezone_for_state
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class Company(models.Model):
+    """A tenant: an agency or creditor organisation. Its users see only the
+    accounts granted to it (``AccountAccess``)."""
+
+    class Kind(models.TextChoices):
+        AGENCY = "agency", "Agency"
+        CREDITOR = "creditor", "Creditor"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.AGENCY)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Office(models.Model):
+    """A fulfilment centre of a company."""
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="offices")
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, default="America/New_York")
+    max_messages_per_minute = models.PositiveIntegerField(
+        default=60, help_text="Delivery setting: most messages sent per minute from this office."
+    )
+
+    class Meta:
+        ordering = ["company__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "name"], name="office_unique_name"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class User(AbstractUser):
+    """A person who logs in. The role is the Django group Collector,
+    Supervisor or Admin (created with their permissions by a migration)."""
+
+    company = models.ForeignKey(
+        Company, on_delete=models.PROTECT, null=True, blank=True, related_name="users"
+    )
+    office = models.ForeignKey(
+        Office, on_delete=models.SET_NULL, null=True, blank=True, related_name="users"
+    )
+    timezone = models.CharField(max_length=64, default="America/New_York")
+
+    class Meta:
+        ordering = ["last_name", "first_name", "username"]
+
+    def __str__(self):
+        return self.get_full_name() or self.username
+
+    @property
+    def role(self) -> str:
+        from accounts.roles import role_of
+
+        return role_of(self)
+
+
+class Client(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    code = models.CharField(max_length=20, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Portfolio(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="portfolios")
+    name = models.CharField(max_length=200)
+    purchased_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["client__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "name"], name="portfolio_unique_name"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Creditor(models.Model):
+    """The original creditor of a debt."""
+
+    name = models.CharField(max_length=200, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Agency(models.Model):
+    """A collection agency (DCA / ARM) accounts can be placed with."""
+
+    name = models.CharField(max_length=200, unique=True)
+    code = models.CharField(max_length=20, unique=True)
+    contact_email = models.EmailField(blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name_plural = "agencies"
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class AccountStatus(models.Model):
+    """An admin-configured account status."""
+
+    class Category(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DEFAULT = "default", "In default"
+        FROZEN = "frozen", "Frozen"
+        TERMINATED = "terminated", "Terminated"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=100, unique=True)
+    category = models.CharField(max_length=20, choices=Category.choices)
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive statuses stay on accounts but cannot be chosen."
+    )
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "account statuses"
+        ordering = ["sort_order", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Flag(models.Model):
+    """An admin-defined generic flag; only active flags can be added."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class CustomField(models.Model):
+    """An admin-defined field whose values live in ``CustomFieldValue``."""
+
+    class FieldType(models.TextChoices):
+        TEXT = "text", "Text"
+        NUMBER = "number", "Number"
+        DATE = "date", "Date"
+        BOOLEAN = "boolean", "Yes / No"
+        CHOICE = "choice", "Choice"
+
+    name = models.CharField(max_length=100, unique=True)
+    key = models.SlugField(max_length=50, unique=True)
+    field_type = models.CharField(max_length=10, choices=FieldType.choices, default="text")
+    choices = models.TextField(blank=True, help_text="For choice fields: one option per line.")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def choice_list(self) -> list[str]:
+        return [line.strip() for line in self.choices.splitlines() if line.strip()]
+
+
+class FileType(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Debtor(models.Model):
+    """A person who owes; the primary debtor of one or more accounts."""
+
+    first_name = models.CharField(max_length=100)
+    middle_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField(null=True, blank=True)
+    ssn_last4 = models.CharField("SSN (last 4)", max_length=4, blank=True)
+    locale = models.CharField(max_length=10, default="en-US")
+    timezone = models.CharField(
+        max_length=64, blank=True, help_text="Leave empty to derive it from the state."
+    )
+    address_line1 = models.CharField(max_length=200, blank=True)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=2, choices=STATE_CHOICES, blank=True, db_index=True)
+    postal_code = models.CharField(max_length=10, blank=True)
+    country = models.CharField(max_length=2, default="US")
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [models.Index(fields=["last_name", "first_name"], name="debtor_name_idx")]
+
+    def __str__(self):
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.middle_name, self.last_name) if p)
+
+    @property
+    def effective_timezone(self) -> str:
+        return self.timezone or timezone_for_state(self.state)
+
+
+class ContactPoint(models.Model):
+    """What email addresses and phone numbers share: validity and its history."""
+
+    class Validity(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown"
+        VALID = "valid", "Valid"
+        INVALID = "invalid", "Invalid"
+
+    debtor = models.ForeignKey(Debtor, on_delete=models.CASCADE)
+    is_primary = models.BooleanField(default=False)
+    validity = models.CharField(max_length=10, choices=Validity.choices, default="unknown")
+    validity_note = models.CharField(max_length=255, blank=True)
+    validity_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    validity_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class DebtorEmail(ContactPoint):
+    address = models.EmailField(max_length=254, db_index=True)
+    email_consent = models.BooleanField(default=True)
+    email_opted_out = models.BooleanField(default=False)
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_related_name = "emails"
+
+    def __str__(self):
+        return self.address
+
+
+class DebtorPhone(ContactPoint):
+    class PhoneType(models.TextChoices):
+        MOBILE = "mobile", "Mobile"
+        HOME = "home", "Home"
+        WORK = "work", "Work"
+
+    number = models.CharField(max_length=20, db_index=True, help_text="E.164, e.g. +15555550123")
+    phone_type = models.CharField(max_length=10, choices=PhoneType.choices, default="mobile")
+    sms_consent = models.BooleanField(default=True)
+    sms_opted_out = models.BooleanField(default=False)
+    voice_consent = models.BooleanField(default=True)
+    voice_opted_out = models.BooleanField(default=False)
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_related_name = "phones"
+
+    def __str__(self):
+        return self.number
+
+
+class Account(models.Model):
+    """A debt account, the unit collectors work and bulk actions change."""
+
+    class Stage(models.TextChoices):
+        NOT_SET = "not_set", "Not Set"
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+
+    file_number = models.CharField(max_length=20, unique=True)
+    account_number = models.CharField(max_length=40, db_index=True)
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="accounts")
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.PROTECT, related_name="accounts")
+    creditor = models.ForeignKey(
+        Creditor, on_delete=models.PROTECT, null=True, blank=True, related_name="accounts"
+    )
+    debtor = models.ForeignKey(Debtor, on_delete=models.PROTECT, related_name="accounts")
+    office = models.ForeignKey(
+        Office, on_delete=models.SET_NULL, null=True, blank=True, related_name="accounts"
+    )
+    status = models.ForeignKey(AccountStatus, on_delete=models.PROTECT, related_name="accounts")
+    stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.NOT_SET)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_accounts",
+    )
+    file_type = models.ForeignKey(FileType, on_delete=models.SET_NULL, null=True, blank=True)
+    flags = models.ManyToManyField(Flag, through="AccountFlag", related_name="accounts", blank=True)
+    companies = models.ManyToManyField(
+        Company, through="AccountAccess", related_name="accounts", blank=True
+    )
+    default_date = models.DateField(
+        null=True, blank=True, help_text="When the account entered a default status."
+    )
+    terminated_on = models.DateField(null=True, blank=True)
+    last_worked_at = models.DateTimeField(null=True, blank=True)
+    # Derived from the ledger and payments; see billing.services.
+    current_balance = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    last_payment_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    last_payment_date = models.DateField(null=True, blank=True)
+    declined_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="created_accounts",
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        permissions = [
+            ("view_unmasked_data", "Can see unmasked account numbers, emails and phones"),
+            ("work_account", "Can work accounts: notes, contact attempts"),
+            ("assign_accounts", "Can assign accounts to collectors"),
+            ("change_account_status", "Can change account status"),
+            ("manage_account_flags", "Can add and remove account flags"),
+            ("update_account_stage", "Can update the collections stage"),
+            ("export_accounts", "Can export accounts"),
+        ]
+        indexes = [
+            models.Index(fields=["status"], name="account_status_idx"),
+            models.Index(fields=["assigned_to"], name="account_assigned_idx"),
+            models.Index(fields=["current_balance"], name="account_balance_idx"),
+            models.Index(fields=["last_worked_at"], name="account_last_worked_idx"),
+            models.Index(fields=["last_payment_date"], name="account_last_payment_idx"),
+            models.Index(fields=["default_date"], name="account_default_date_idx"),
+        ]
+
+    def __str__(self):
+        return self.file_number
+
+
+class AccountFlag(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="account_flags")
+    flag = models.ForeignKey(Flag, on_delete=models.PROTECT, related_name="account_flags")
+    added_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "flag"], name="account_flag_unique"),
+        ]
+
+
+class AccountAccess(models.Model):
+    """Grants a company access to an account. The (company, account) index
+    is the one every scoped query starts from."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="account_access")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="access")
+    granted_at = models.DateTimeField(default=now)
+
+    class Meta:
+        verbose_name_plural = "account access"
+        constraints = [
+            models.UniqueConstraint(fields=["company", "account"], name="account_access_unique"),
+        ]
+
+
+class AccountRoleAssignment(models.Model):
+    """A secondary role on an account besides the assigned collector."""
+
+    class Role(models.TextChoices):
+        NEGOTIATOR = "negotiator", "Negotiator"
+        PROCESSOR = "processor", "Processor"
+        LEGAL = "legal", "Legal"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="role_assignments")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_roles"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "role"], name="account_role_unique"),
+        ]
+
+
+class CustomFieldValue(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="custom_values")
+    field = models.ForeignKey(CustomField, on_delete=models.CASCADE, related_name="values")
+    value = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "field"], name="custom_value_unique"),
+        ]
+
+
+class NoteType(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Note(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="notes")
+    note_type = models.ForeignKey(NoteType, on_delete=models.PROTECT, null=True, blank=True)
+    body = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["account", "-created_at"], name="note_account_idx")]
+
+
+class Alert(models.Model):
+    """A message shown at the top of the account page."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="alerts")
+    message = models.CharField(max_length=500)
+    is_active = models.BooleanField(default=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-created_at"]

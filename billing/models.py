@@ -1,0 +1,173 @@
+"""Claims, subscriptions, the ledger (journal) and payments.
+
+Sign convention: a ledger amount is what it does to the debt. Charges and
+fees are positive; payments, credits and write-offs negative; adjustments
+either. An account's balance is the sum of its ledger amounts, a claim's
+balance the sum of the amounts posted against it.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import MONEY, Account
+
+
+class Subscription(models.Model):
+    """A service agreement behind claims, with its initial service discount."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        FROZEN = "frozen", "Frozen"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="subscriptions")
+    service_name = models.CharField(max_length=200)
+    initial_service_discount = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    started_on = models.DateField(default=timezone.localdate)
+    frozen_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return self.service_name
+
+
+class Claim(models.Model):
+    """An invoice or product owed on an account."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PAID = "paid", "Paid"
+        WRITTEN_OFF = "written_off", "Written off"
+        CANCELLED = "cancelled", "Cancelled"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="claims")
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.SET_NULL, null=True, blank=True, related_name="claims"
+    )
+    reference = models.CharField(max_length=40)
+    original_amount = models.DecimalField(**MONEY)
+    balance = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    due_date = models.DateField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "reference"], name="claim_unique_ref"),
+        ]
+
+    def __str__(self):
+        return self.reference
+
+
+class PaymentMethod(models.Model):
+    """A payment mandate; it can be disabled until a date."""
+
+    class Kind(models.TextChoices):
+        CARD = "card", "Card"
+        BANK = "bank", "Bank account"
+        OTHER = "other", "Other"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="payment_methods")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    label = models.CharField(max_length=100, help_text="Masked, e.g. Visa ending 4242")
+    mandate_reference = models.CharField(max_length=64, blank=True)
+    is_active = models.BooleanField(default=True)
+    disabled_until = models.DateField(null=True, blank=True)
+
+    def __str__(self):
+        return self.label
+
+
+class LedgerEntry(models.Model):
+    """One line of an account's journal."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge", "Charge"
+        PAYMENT = "payment", "Payment"
+        FEE = "fee", "Fee"
+        CREDIT = "credit", "Credit / coupon"
+        WRITE_OFF = "write_off", "Write-off"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    class Context(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        BULK = "bulk", "Bulk"
+        WORKFLOW = "workflow", "Workflow"
+        SYSTEM = "system", "System"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="ledger_entries")
+    claim = models.ForeignKey(
+        Claim, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    amount = models.DecimalField(**MONEY)
+    payment_method = models.ForeignKey(
+        PaymentMethod, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    payment = models.OneToOneField(
+        "Payment", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entry"
+    )
+    context = models.CharField(max_length=10, choices=Context.choices, default=Context.MANUAL)
+    bulk_operation = models.ForeignKey(
+        "bulkops.BulkOperation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+    )
+    description = models.CharField(max_length=255, blank=True)
+    posted_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["account", "posted_at"], name="ledger_account_idx")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.amount}"
+
+
+class Payment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        POSTED = "posted", "Posted"
+        DECLINED = "declined", "Declined"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="payments")
+    claim = models.ForeignKey(
+        Claim, on_delete=models.SET_NULL, null=True, blank=True, related_name="payments"
+    )
+    amount = models.DecimalField(**MONEY)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    payment_method = models.ForeignKey(
+        PaymentMethod, on_delete=models.SET_NULL, null=True, blank=True, related_name="payments"
+    )
+    credited_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="credited_payments",
+        help_text="The collector credited with the payment.",
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    decline_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="payment_amount_positive"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "status", "received_at"], name="payment_account_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} ({self.status})"

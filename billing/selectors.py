@@ -1,0 +1,151 @@
+"""Reads of the billing app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import (
+    Count,
+    DecimalField,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, Round, TruncDate
+
+from accounts.models import Account
+from billing.models import Claim, LedgerEntry, Payment
+
+_MONEY = DecimalField(max_digits=14, decimal_places=2)
+
+
+def _cents(expression):
+    """A sum of money rounded to cents in SQL: exact on PostgreSQL already,
+    and it removes the floating-point noise of SQLite's SUM."""
+    return Coalesce(
+        Round(expression, 2, output_field=_MONEY), Value(Decimal("0.00")), output_field=_MONEY
+    )
+
+
+def _same_value(stored, derived) -> bool:
+    if isinstance(stored, Decimal) or isinstance(derived, Decimal):
+        if stored is None or derived is None:
+            return stored is derived
+        return Decimal(stored).quantize(Decimal("0.01")) == Decimal(derived).quantize(
+            Decimal("0.01")
+        )
+    return stored == derived
+
+
+@dataclass(frozen=True)
+class BalanceDiscrepancy:
+    account_id: int
+    file_number: str
+    field: str
+    stored: object
+    derived: object
+
+
+def accounts_with_derived_values(queryset: QuerySet[Account] | None = None) -> QuerySet[Account]:
+    """Accounts annotated with what the ledger and payments say their derived
+    fields should be: ``ledger_balance``, ``derived_last_payment_amount``,
+    ``derived_last_payment_date`` and ``derived_declined_count``."""
+    queryset = Account.objects.all() if queryset is None else queryset
+    ledger_sum = (
+        LedgerEntry.objects.filter(account_id=OuterRef("pk"))
+        .order_by()
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    last_posted = Payment.objects.filter(
+        account_id=OuterRef("pk"), status=Payment.Status.POSTED
+    ).order_by("-received_at", "-pk")
+    declined = (
+        Payment.objects.filter(account_id=OuterRef("pk"), status=Payment.Status.DECLINED)
+        .order_by()
+        .values("account_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return queryset.annotate(
+        ledger_balance=_cents(Subquery(ledger_sum, output_field=_MONEY)),
+        derived_last_payment_amount=Subquery(last_posted.values("amount")[:1], output_field=_MONEY),
+        derived_last_payment_date=Subquery(
+            last_posted.annotate(day=TruncDate("received_at")).values("day")[:1]
+        ),
+        derived_declined_count=Coalesce(
+            Subquery(declined, output_field=IntegerField()), Value(0), output_field=IntegerField()
+        ),
+    )
+
+
+def find_balance_discrepancies(
+    queryset: QuerySet[Account] | None = None, *, limit: int | None = None
+) -> list[BalanceDiscrepancy]:
+    """Every (account, field) where a stored derived value disagrees with the
+    ledger or payments. The database finds the candidates in one pass; the
+    comparison is repeated on the Decimal values so that SQLite's floating
+    point sums cannot report a difference of less than a cent."""
+    annotated = accounts_with_derived_values(queryset)
+    mismatched = annotated.filter(
+        ~Q(current_balance=F("ledger_balance"))
+        | ~Q(declined_count=F("derived_declined_count"))
+        | Q(last_payment_amount__isnull=True, derived_last_payment_amount__isnull=False)
+        | Q(last_payment_amount__isnull=False, derived_last_payment_amount__isnull=True)
+        | ~Q(last_payment_amount=F("derived_last_payment_amount"))
+        | ~Q(last_payment_date=F("derived_last_payment_date"))
+        | Q(last_payment_date__isnull=True, derived_last_payment_date__isnull=False)
+        | Q(last_payment_date__isnull=False, derived_last_payment_date__isnull=True)
+    ).order_by("pk")
+    if limit is not None:
+        mismatched = mismatched[:limit]
+    found: list[BalanceDiscrepancy] = []
+    for row in mismatched.values(
+        "pk",
+        "file_number",
+        "current_balance",
+        "ledger_balance",
+        "last_payment_amount",
+        "derived_last_payment_amount",
+        "last_payment_date",
+        "derived_last_payment_date",
+        "declined_count",
+        "derived_declined_count",
+    ):
+        for field, derived_key in (
+            ("current_balance", "ledger_balance"),
+            ("last_payment_amount", "derived_last_payment_amount"),
+            ("last_payment_date", "derived_last_payment_date"),
+            ("declined_count", "derived_declined_count"),
+        ):
+            if not _same_value(row[field], row[derived_key]):
+                found.append(
+                    BalanceDiscrepancy(
+                        row["pk"], row["file_number"], field, row[field], row[derived_key]
+                    )
+                )
+    return found
+
+
+def find_claim_discrepancies(queryset: QuerySet[Claim] | None = None) -> QuerySet[Claim]:
+    """Claims whose stored balance disagrees with the ledger entries posted to them."""
+    queryset = Claim.objects.all() if queryset is None else queryset
+    posted = (
+        LedgerEntry.objects.filter(claim_id=OuterRef("pk"))
+        .order_by()
+        .values("claim_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return (
+        queryset.annotate(ledger_balance=_cents(Subquery(posted, output_field=_MONEY)))
+        .exclude(balance=F("ledger_balance"))
+        .order_by("pk")
+    )

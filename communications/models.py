@@ -1,0 +1,1 @@
+"""Templates and messages arrive with the communications issue."""
