@@ -20,14 +20,28 @@ DEBUG = env.bool("DEBUG", default=False)
 
 
 def _embedded_secret_key() -> str:
-    """A key kept under var/ so sessions survive restarts of the embedded setup."""
+    """A key kept under var/ so sessions survive restarts of the embedded setup.
+    Created atomically with mode 0600: web and worker may start together."""
+    import os
+
     from django.core.management.utils import get_random_secret_key
 
     path = VAR_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(get_random_secret_key())
-        path.chmod(0o600)
-    return path.read_text().strip()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(get_random_secret_key())
+    for _attempt in range(50):  # another process may be writing it right now
+        key = path.read_text().strip()
+        if key:
+            return key
+        import time
+
+        time.sleep(0.02)
+    raise RuntimeError(f"{path} is empty; delete it or set SECRET_KEY.")
 
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or _embedded_secret_key()
@@ -200,7 +214,11 @@ CSRF_COOKIE_SECURE = _https
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _https else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
 SECURE_HSTS_PRELOAD = _https
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto; only trusted
+# when HTTPS is on (the proxy is then the only way in).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _https else None
+# Load balancers probe the health check over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
