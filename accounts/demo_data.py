@@ -565,6 +565,7 @@ BULK_TABLES: list[tuple[type, list[str]]] = [
             "id",
             "file_number",
             "account_number",
+            "company_id",
             "client_id",
             "portfolio_id",
             "creditor_id",
@@ -959,6 +960,7 @@ class RowGenerator:
                     account_id,
                     f"F{index + 1:08d}",
                     f"{randrange(10**11, 10**12)}",
+                    company,
                     client,
                     choice(ref.portfolios[client]),
                     choice(ref.creditors),
@@ -979,8 +981,6 @@ class RowGenerator:
                     created_at,
                 )
             )
-            access.append((nid[m.AccountAccess], company, account_id, created_at))
-            nid[m.AccountAccess] += 1
             if company == self.primary_company and rnd() < 0.05:
                 access.append((nid[m.AccountAccess], self.second_company, account_id, created_at))
                 nid[m.AccountAccess] += 1

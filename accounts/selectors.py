@@ -3,19 +3,118 @@ starts from ``accounts_visible_to``: the one place tenant scoping lives."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from accounts.models import Account
+from accounts.models import Account, AccountAccess, GridPreference, SavedList, User
 
 
 def accounts_visible_to(user) -> QuerySet[Account]:
-    """The accounts ``user`` may see: those granted to the user's company.
-    A superuser (the platform operator) sees all; anyone else without a
-    company sees none."""
+    """The accounts ``user`` may see: those their company owns or has been
+    granted. A superuser (the platform operator) sees all; anyone else
+    without a company sees none.
+
+    Most companies are granted nothing beyond what they own; for them the
+    scope is one indexed column, and counts over a million rows stay a
+    single-table scan. Whether grants exist is asked once per request."""
     if not user.is_authenticated or not user.is_active:
         return Account.objects.none()
     if user.is_superuser:
         return Account.objects.all()
-    if user.company_id is None:
+    company_id = user.company_id
+    if company_id is None:
         return Account.objects.none()
-    return Account.objects.filter(access__company_id=user.company_id)
+    has_grants = getattr(user, "_company_has_grants", None)
+    if has_grants is None:
+        has_grants = AccountAccess.objects.filter(company_id=company_id).exists()
+        user._company_has_grants = has_grants
+    if not has_grants:
+        return Account.objects.filter(company_id=company_id)
+    granted = AccountAccess.objects.filter(company_id=company_id).values("account_id")
+    return Account.objects.filter(Q(company_id=company_id) | Q(pk__in=granted))
+
+
+def saved_lists_visible_to(user) -> QuerySet[SavedList]:
+    """Lists the user owns or that are shared with them or one of their groups,
+    within the user's company."""
+    if not user.is_authenticated:
+        return SavedList.objects.none()
+    shared = Q(owner=user) | Q(shared_with_users=user) | Q(shared_with_groups__in=user.groups.all())
+    queryset = SavedList.objects.filter(shared)
+    if not user.is_superuser:
+        queryset = queryset.filter(company_id=user.company_id)
+    return queryset.distinct().select_related("owner").order_by("name")
+
+
+def grid_columns_for(user) -> list[str]:
+    from accounts.tables import DEFAULT_COLUMNS
+
+    columns = GridPreference.objects.filter(user=user).values_list("columns", flat=True).first()
+    return list(columns) if columns else list(DEFAULT_COLUMNS)
+
+
+def company_users(user) -> QuerySet[User]:
+    """Active users of the user's company (for sharing and assignment)."""
+    queryset = User.objects.filter(is_active=True)
+    if not user.is_superuser:
+        queryset = queryset.filter(company_id=user.company_id)
+    return queryset.order_by("last_name", "first_name", "username")
+
+
+def account_for_page(user, pk) -> Account | None:
+    return (
+        accounts_visible_to(user)
+        .select_related(
+            "client",
+            "portfolio",
+            "creditor",
+            "debtor",
+            "status",
+            "assigned_to",
+            "office",
+            "file_type",
+        )
+        .prefetch_related("flags")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def account_page_context(user, account: Account) -> dict:
+    """What the account page shows, masked unless the user may see it all."""
+    from accounts.masking import mask_account_number, mask_email, mask_phone
+    from billing.models import Claim, LedgerEntry, Payment
+
+    unmasked = user.has_perm("accounts.view_unmasked_data")
+    debtor = account.debtor
+    emails = [
+        {
+            "address": e.address if unmasked else mask_email(e.address),
+            "validity": e.get_validity_display(),
+            "opted_out": e.email_opted_out,
+        }
+        for e in debtor.emails.all()
+    ]
+    phones = [
+        {
+            "number": p.number if unmasked else mask_phone(p.number),
+            "type": p.get_phone_type_display(),
+            "validity": p.get_validity_display(),
+        }
+        for p in debtor.phones.all()
+    ]
+    return {
+        "account": account,
+        "account_number": account.account_number
+        if unmasked
+        else mask_account_number(account.account_number),
+        "debtor": debtor,
+        "emails": emails,
+        "phones": phones,
+        "claims": Claim.objects.filter(account=account).order_by("due_date"),
+        "ledger": LedgerEntry.objects.filter(account=account)
+        .select_related("claim")
+        .order_by("-posted_at", "-pk")[:50],
+        "payments": Payment.objects.filter(account=account).order_by("-received_at")[:20],
+        "notes": account.notes.select_related("note_type", "author")[:20],
+        "alerts": account.alerts.filter(is_active=True),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -78,7 +79,8 @@ def accounts_with_derived_values(queryset: QuerySet[Account] | None = None) -> Q
         ledger_balance=_cents(Subquery(ledger_sum, output_field=_MONEY)),
         derived_last_payment_amount=Subquery(last_posted.values("amount")[:1], output_field=_MONEY),
         derived_last_payment_date=Subquery(
-            last_posted.annotate(day=TruncDate("received_at")).values("day")[:1]
+            # The stored date is the UTC day (billing.services.post_payment).
+            last_posted.annotate(day=TruncDate("received_at", tzinfo=dt.UTC)).values("day")[:1]
         ),
         derived_declined_count=Coalesce(
             Subquery(declined, output_field=IntegerField()), Value(0), output_field=IntegerField()
@@ -126,16 +128,18 @@ def find_balance_discrepancies(
             ("declined_count", "derived_declined_count"),
         ):
             if not _same_value(row[field], row[derived_key]):
+                stored, derived = row[field], row[derived_key]
+                if isinstance(stored, Decimal) or isinstance(derived, Decimal):
+                    stored, derived = _quantised(stored), _quantised(derived)
                 found.append(
-                    BalanceDiscrepancy(
-                        row["pk"], row["file_number"], field, row[field], row[derived_key]
-                    )
+                    BalanceDiscrepancy(row["pk"], row["file_number"], field, stored, derived)
                 )
     return found
 
 
-def find_claim_discrepancies(queryset: QuerySet[Claim] | None = None) -> QuerySet[Claim]:
-    """Claims whose stored balance disagrees with the ledger entries posted to them."""
+def find_claim_discrepancies(queryset: QuerySet[Claim] | None = None) -> list[tuple]:
+    """Claims whose stored balance disagrees with the ledger entries posted to
+    them: (id, reference, stored, derived), re-checked on Decimal values."""
     queryset = Claim.objects.all() if queryset is None else queryset
     posted = (
         LedgerEntry.objects.filter(claim_id=OuterRef("pk"))
@@ -144,8 +148,18 @@ def find_claim_discrepancies(queryset: QuerySet[Claim] | None = None) -> QuerySe
         .annotate(total=Sum("amount"))
         .values("total")
     )
-    return (
+    candidates = (
         queryset.annotate(ledger_balance=_cents(Subquery(posted, output_field=_MONEY)))
         .exclude(balance=F("ledger_balance"))
         .order_by("pk")
+        .values_list("pk", "reference", "balance", "ledger_balance")
     )
+    return [
+        (pk, reference, _quantised(stored), _quantised(derived))
+        for pk, reference, stored, derived in candidates
+        if not _same_value(stored, derived)
+    ]
+
+
+def _quantised(value):
+    return Decimal(value).quantize(Decimal("0.01")) if value is not None else None

@@ -73,10 +73,13 @@ def post_ledger_entry(
             created_by=actor if actor is not None and actor.is_authenticated else None,
             bulk_operation=bulk_operation,
         )
+        # New balances are computed here, in Decimal, from the locked rows:
+        # an F() expression would be evaluated in floating point on SQLite.
         before = locked.current_balance
-        Account.objects.filter(pk=locked.pk).update(current_balance=F("current_balance") + amount)
+        Account.objects.filter(pk=locked.pk).update(current_balance=before + amount)
         if claim is not None:
-            Claim.objects.filter(pk=claim.pk).update(balance=F("balance") + amount)
+            locked_claim = Claim.objects.select_for_update().only("pk", "balance").get(pk=claim.pk)
+            Claim.objects.filter(pk=claim.pk).update(balance=locked_claim.balance + amount)
         record_audit_event(
             actor=actor,
             action=f"ledger.{kind}",

@@ -102,9 +102,11 @@ def record_field_change(
     with a queryset that excludes the rows already at the new value.
     Returns the number of events written."""
     model = queryset.model
-    model_field = model._meta.get_field(field)
-    column = model_field.column
-    pk_column = model._meta.pk.column
+    model._meta.get_field(field)  # FieldDoesNotExist for an unknown field
+    # values_list() names each selected column by the name asked for
+    # ("pk", field), not by its column ("id", "status_id"): refer to those.
+    column = connection.ops.quote_name(field)
+    pk_column = connection.ops.quote_name("pk")
     inner_sql, inner_params = queryset.values_list("pk", field).query.sql_with_params()
     after = json.dumps(_jsonable(new_value))
     if connection.vendor == "postgresql":

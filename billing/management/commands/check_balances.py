@@ -22,11 +22,7 @@ class Command(BaseCommand):
                 f"account {p.file_number} (id {p.account_id}): {p.field} is {p.stored}, "
                 f"ledger says {p.derived}"
             )
-        claims = list(
-            find_claim_discrepancies().values_list("pk", "reference", "balance", "ledger_balance")[
-                : limit or None
-            ]
-        )
+        claims = find_claim_discrepancies()[: limit or None]
         for pk, reference, stored, derived in claims:
             self.stdout.write(
                 f"claim {reference} (id {pk}): balance is {stored}, ledger says {derived}"
