@@ -1,0 +1,195 @@
+"""Everything one render of the accounts grid needs, computed in a constant
+number of queries: the FilterSet, the count, one page of rows, the table,
+the selection counter and the toolbar. Bad paging and sorting input is
+corrected with a notice, never an error page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.http import QueryDict
+
+from accounts import selectors
+from accounts.filters import AccountFilter
+from accounts.selectors import accounts_visible_to
+from accounts.tables import ALL_COLUMNS, DEFAULT_COLUMNS, AccountTable, page_queryset
+from bulkops.registry import toolbar_for
+from bulkops.selection import Selection
+
+PAGE_SIZES = (25, 50, 100, 500)
+DEFAULT_PAGE_SIZE = 50
+DEFAULT_SORT = "file_number"
+
+
+@dataclass
+class GridState:
+    filterset: AccountFilter | None = None
+    table: AccountTable | None = None
+    total: int = 0
+    selected: int = 0
+    selection: Selection | None = None
+    page: int = 1
+    pages: int = 1
+    per_page: int = DEFAULT_PAGE_SIZE
+    sort: str = DEFAULT_SORT
+    columns: list[str] = field(default_factory=list)
+    query: str = ""
+    saved_list: object = None
+    toolbar: list = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    headers: list[dict] = field(default_factory=list)
+
+    @property
+    def page_sizes(self):
+        return PAGE_SIZES
+
+    def page_query(self, page: int) -> str:
+        query = QueryDict(self.query, mutable=True)
+        query["page"] = str(page)
+        return query.urlencode()
+
+    @property
+    def previous_query(self):
+        return self.page_query(self.page - 1) if self.page > 1 else None
+
+    @property
+    def next_query(self):
+        return self.page_query(self.page + 1) if self.page < self.pages else None
+
+    @classmethod
+    def for_selection_bar(cls, user, querydict: QueryDict, selection: Selection) -> GridState:
+        """Just the counter and toolbar (after a row checkbox changed)."""
+        filterset = AccountFilter(querydict, queryset=accounts_visible_to(user), user=user)
+        matching = filterset.qs
+        state = cls(selection=selection, query=querydict.urlencode(), toolbar=toolbar_for(user))
+        state.total = matching.count()
+        state.selected = _selected_count(user, selection, matching, state.total)
+        return state
+
+
+def _selected_count(user, selection: Selection, matching, total: int) -> int:
+    if selection.all_matching:
+        # total minus the exclusions that are still among the matching rows:
+        # a primary-key lookup, not a second scan of the whole set.
+        if not selection.excluded:
+            return total
+        return total - matching.filter(pk__in=selection.excluded).count()
+    if not selection.ids:
+        return 0
+    return accounts_visible_to(user).filter(pk__in=selection.ids).count()
+
+
+def _sort_keys(table: AccountTable) -> dict[str, tuple[str, ...]]:
+    keys = {}
+    for column in table.columns:
+        if column.orderable:
+            keys[column.name] = tuple(column.order_by)
+    return keys
+
+
+def build_grid(user, querydict: QueryDict, *, selection: Selection) -> GridState:
+    state = GridState(selection=selection, query=querydict.urlencode())
+    # Columns: a saved list's, else the user's remembered choice.
+    saved_list = None
+    if querydict.get("list"):
+        try:
+            saved_list = (
+                selectors.saved_lists_visible_to(user).filter(pk=int(querydict["list"])).first()
+            )
+        except ValueError:
+            saved_list = None
+        if saved_list is None:
+            state.notices.append("That saved list does not exist or is not shared with you.")
+    state.saved_list = saved_list
+    if saved_list is not None and saved_list.columns:
+        columns = saved_list.columns
+    else:
+        columns = selectors.grid_columns_for(user)
+    state.columns = [c for c in columns if c in ALL_COLUMNS] or list(DEFAULT_COLUMNS)
+
+    # Page size
+    raw_size = querydict.get("per_page")
+    state.per_page = DEFAULT_PAGE_SIZE
+    if raw_size:
+        try:
+            size = int(raw_size)
+        except ValueError:
+            size = None
+        if size in PAGE_SIZES:
+            state.per_page = size
+        else:
+            state.notices.append(
+                f"Page size must be one of {', '.join(map(str, PAGE_SIZES))}; showing {DEFAULT_PAGE_SIZE}."
+            )
+
+    filterset = AccountFilter(querydict, queryset=accounts_visible_to(user), user=user)
+    state.filterset = filterset
+    state.notices.extend(filterset.problems)
+    matching = filterset.qs
+
+    def make_table(rows):
+        return AccountTable(
+            rows,
+            selection=selection,
+            columns=state.columns,
+            unmasked=user.has_perm("accounts.view_unmasked_data"),
+        )
+
+    sort_keys = _sort_keys(make_table([]))
+    requested = querydict.get("sort") or DEFAULT_SORT
+    name = requested.removeprefix("-")
+    if name not in sort_keys:
+        state.notices.append(f"Cannot sort by “{requested}”; sorted by File Number instead.")
+        requested, name = DEFAULT_SORT, DEFAULT_SORT
+    descending = requested.startswith("-")
+    state.sort = requested
+    order = []
+    for key in sort_keys[name]:
+        flipped = key[1:] if key.startswith("-") else f"-{key}"
+        order.append(flipped if descending else key)
+    order.append("-pk" if descending else "pk")  # a stable order across pages
+
+    state.total = matching.count()
+    state.pages = max(1, -(-state.total // state.per_page))
+    raw_page = querydict.get("page") or "1"
+    try:
+        page = int(raw_page)
+    except ValueError:
+        page = 1
+        state.notices.append(f"“{raw_page}” is not a page number; showing page 1.")
+    if page < 1:
+        page = 1
+    if page > state.pages:
+        state.notices.append(f"There is no page {page}; showing the last page, {state.pages}.")
+        page = state.pages
+    state.page = page
+    offset = (page - 1) * state.per_page
+    # The page is ordered and sliced in SQL; the table only renders it.
+    rows = list(page_queryset(matching.order_by(*order))[offset : offset + state.per_page])
+    table = make_table(rows)
+    state.table = table
+    state.selected = _selected_count(user, selection, matching, state.total)
+    state.toolbar = toolbar_for(user)
+    state.headers = [
+        {
+            "name": column.name,
+            "label": column.header,
+            "sortable": column.name in sort_keys,
+            "active": name == column.name,
+            "descending": descending and name == column.name,
+            "sort_query": _with_sort(
+                querydict, column.name, name == column.name and not descending
+            ),
+            "attrs": column.attrs.get("th", {}),
+        }
+        for column in table.columns
+        if column.name != "select"
+    ]
+    return state
+
+
+def _with_sort(querydict: QueryDict, column: str, make_descending: bool) -> str:
+    query = querydict.copy()
+    query["sort"] = f"-{column}" if make_descending else column
+    query.pop("page", None)
+    return query.urlencode()

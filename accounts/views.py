@@ -1,0 +1,233 @@
+"""Views of the accounts app: thin. Parse, check permission, call a selector
+or service, render. The grid renders as a full page or, for htmx requests,
+as the ``#grid`` fragment only."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.filters import AccountFilter, filter_params
+from accounts.forms import ColumnsForm, SavedListForm
+from accounts.grid import GridState, build_grid
+from accounts.selectors import accounts_visible_to
+from bulkops.selection import Selection, SelectionError
+
+SESSION_KEY = "account_selection"
+
+
+def _stored_selection(request) -> Selection | None:
+    data = request.session.get(SESSION_KEY)
+    if not data:
+        return None
+    try:
+        return Selection.from_dict(data)
+    except SelectionError:
+        return None
+
+
+def _store_selection(request, selection: Selection) -> None:
+    request.session[SESSION_KEY] = selection.to_dict()
+
+
+def current_selection(request, querydict: QueryDict) -> tuple[Selection, str | None]:
+    """The session's selection if it belongs to these filters; otherwise a new,
+    empty one and a notice saying why the old one was dropped."""
+    filters = tuple(filter_params(querydict))
+    stored = _stored_selection(request)
+    if stored is not None and stored.filters == filters:
+        return stored, None
+    fresh = Selection(filters=filters)
+    notice = None
+    if stored is not None and not stored.is_empty:
+        notice = "The filters changed, so the previous selection was cleared."
+    _store_selection(request, fresh)
+    return fresh, notice
+
+
+def _render_grid(request, querydict: QueryDict, *, partial: bool, notices=()):
+    selection, dropped = current_selection(request, querydict)
+    grid = build_grid(request.user, querydict, selection=selection)
+    grid.notices = [*notices, *([dropped] if dropped else []), *grid.notices]
+    context = {"grid": grid, "selection_url": reverse("accounts:selection")}
+    if partial:
+        return render(request, "accounts/_grid.html", context)
+    context.update(
+        filterset=grid.filterset,
+        columns_form=ColumnsForm(initial={"columns": grid.columns}),
+        saved_lists=selectors.saved_lists_visible_to(request.user),
+    )
+    return render(request, "accounts/grid.html", context)
+
+
+@require_GET
+@permission_required("accounts.view_account", raise_exception=True)
+def grid(request):
+    partial = bool(request.htmx) and request.htmx.target == "grid"
+    return _render_grid(request, request.GET, partial=partial)
+
+
+@require_POST
+@permission_required("accounts.view_account", raise_exception=True)
+def selection_update(request):
+    """Change the selection: toggle one row, select all matching, or clear.
+    ``state`` carries the grid's query string so the answer matches the page
+    the user is looking at."""
+    state = QueryDict(request.POST.get("state", ""))
+    selection, _ = current_selection(request, state)
+    op = request.POST.get("op")
+    notices = []
+    try:
+        if op == "toggle":
+            try:
+                account_id = int(request.POST.get("id", ""))
+            except ValueError:
+                raise SelectionError("That is not an account.") from None
+            checked = request.POST.get("checked") == "1"
+            picking = checked and not selection.all_matching
+            if picking and not accounts_visible_to(request.user).filter(pk=account_id).exists():
+                raise SelectionError("That account is not available to you.")
+            selection = selection.toggle(account_id, checked)
+        elif op == "all":
+            selection = selection.select_all()
+        elif op == "none":
+            selection = selection.clear()
+        else:
+            raise SelectionError("Unknown selection change.")
+    except SelectionError as exc:
+        notices.append(str(exc))
+    _store_selection(request, selection)
+    if op == "toggle" and not notices:
+        grid_state = GridState.for_selection_bar(request.user, state, selection)
+        return render(request, "accounts/_selection_bar.html", {"grid": grid_state})
+    response = _render_grid(request, state, partial=True, notices=notices)
+    response["HX-Retarget"] = "#grid"
+    response["HX-Reswap"] = "innerHTML"
+    return response
+
+
+@require_POST
+@permission_required("accounts.view_account", raise_exception=True)
+def columns_update(request):
+    form = ColumnsForm(request.POST)
+    back = reverse("accounts:grid")
+    query = request.POST.get("state", "")
+    if form.is_valid():
+        services.save_grid_columns(user=request.user, columns=form.cleaned_data["columns"])
+        messages.success(request, "Columns saved.")
+    else:
+        messages.error(request, "Choose at least one known column.")
+    return redirect(f"{back}?{query}" if query else back)
+
+
+# --- saved lists ------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("accounts.view_account", raise_exception=True)
+def list_create(request):
+    return _list_form(request, saved_list=None)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("accounts.view_account", raise_exception=True)
+def list_edit(request, pk):
+    saved_list = get_object_or_404(selectors.saved_lists_visible_to(request.user), pk=pk)
+    if saved_list.owner_id != request.user.pk:
+        raise PermissionDenied("Only the owner can edit this list.")
+    return _list_form(request, saved_list=saved_list)
+
+
+def _list_form(request, *, saved_list):
+    data = request.POST if request.method == "POST" else None
+    initial_filters = QueryDict(saved_list.filter_query) if saved_list else QueryDict()
+    form = SavedListForm(data, user=request.user, instance=saved_list)
+    filterset = AccountFilter(
+        request.POST if data is not None else initial_filters,
+        queryset=accounts_visible_to(request.user),
+        user=request.user,
+    )
+    if data is not None and form.is_valid():
+        problems = filterset.problems
+        if problems:
+            for problem in problems:
+                form.add_error(None, problem)
+        else:
+            query = QueryDict(mutable=True)
+            for key, value in filter_params(request.POST):
+                query.appendlist(key, value)
+            saved = services.save_list(
+                user=request.user,
+                saved_list=saved_list,
+                form=form,
+                filter_query=query.urlencode(),
+            )
+            messages.success(request, f"List “{saved.name}” saved.")
+            return redirect(saved_list_url(saved))
+    count = filterset.qs.count()
+    return render(
+        request,
+        "accounts/saved_list_form.html",
+        {"form": form, "filterset": filterset, "count": count, "saved_list": saved_list},
+    )
+
+
+@require_GET
+@permission_required("accounts.view_account", raise_exception=True)
+def list_count(request):
+    """The list builder's live "N accounts found"."""
+    filterset = AccountFilter(
+        request.GET, queryset=accounts_visible_to(request.user), user=request.user
+    )
+    return render(
+        request,
+        "accounts/_list_count.html",
+        {"count": filterset.qs.count(), "problems": filterset.problems},
+    )
+
+
+def saved_list_url(saved_list) -> str:
+    query = QueryDict(saved_list.filter_query, mutable=True)
+    if saved_list.default_sort:
+        query["sort"] = saved_list.default_sort
+    query["list"] = str(saved_list.pk)
+    return f"{reverse('accounts:grid')}?{query.urlencode()}"
+
+
+@require_GET
+@permission_required("accounts.view_account", raise_exception=True)
+def list_open(request, pk):
+    saved_list = get_object_or_404(selectors.saved_lists_visible_to(request.user), pk=pk)
+    return redirect(saved_list_url(saved_list))
+
+
+@require_POST
+@permission_required("accounts.view_account", raise_exception=True)
+def list_delete(request, pk):
+    saved_list = get_object_or_404(selectors.saved_lists_visible_to(request.user), pk=pk)
+    if saved_list.owner_id != request.user.pk:
+        raise PermissionDenied("Only the owner can delete this list.")
+    name = saved_list.name
+    services.delete_list(user=request.user, saved_list=saved_list)
+    messages.success(request, f"List “{name}” deleted.")
+    return redirect("accounts:grid")
+
+
+# --- the account page ---------------------------------------------------------------
+
+
+@require_GET
+@permission_required("accounts.view_account", raise_exception=True)
+def account_detail(request, pk):
+    account = selectors.account_for_page(request.user, pk)
+    if account is None:
+        raise Http404("No such account.")
+    return render(
+        request, "accounts/detail.html", selectors.account_page_context(request.user, account)
+    )
