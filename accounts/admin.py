@@ -149,8 +149,9 @@ class AccountAdmin(admin.ModelAdmin):
         "current_balance",
         "assigned_to",
     ]
-    list_filter = ["status", "stage", "client"]
-    search_fields = ["file_number", "account_number", "debtor__last_name"]
+    list_filter = ["status", "stage", "client", "assigned_to"]
+    search_fields = ["=file_number", "=account_number", "^debtor__last_name"]
+    list_per_page = 50
     list_select_related = ["client", "portfolio", "debtor", "status", "assigned_to"]
     readonly_fields = [
         "current_balance",

@@ -22,6 +22,7 @@ from accounts.models import (
     AccountStatus,
     Client,
     Creditor,
+    Debtor,
     DebtorEmail,
     DebtorPhone,
     Flag,
@@ -36,6 +37,7 @@ UNASSIGNED = "unassigned"
 # Parameters of the grid that are not filters.
 NON_FILTER_PARAMS = {"sort", "page", "per_page", "list"}
 
+NAME_SEARCH_PREFETCH = 20_000
 _FILE_NUMBER = re.compile(r"^[Ff]\d+$")
 _DIGITS = re.compile(r"\D")
 
@@ -162,18 +164,25 @@ class AccountFilter(django_filters.FilterSet):
             return queryset.filter(Q(account_number=digits) | Q(debtor_id__in=phones))
         words = term.split()
         if len(words) == 1:
-            return queryset.filter(
-                Q(debtor__last_name__istartswith=term) | Q(debtor__first_name__iexact=term)
+            debtors = Debtor.objects.filter(
+                Q(last_name__istartswith=term) | Q(first_name__iexact=term)
             )
-        # "First Last" or "Last, First"
-        if "," in term:
-            last, _, first = term.partition(",")
         else:
-            first, last = words[0], " ".join(words[1:])
-        return queryset.filter(
-            debtor__last_name__istartswith=last.strip(),
-            debtor__first_name__istartswith=first.strip(),
-        )
+            # "First Last" or "Last, First"
+            if "," in term:
+                last, _, first = term.partition(",")
+            else:
+                first, last = words[0], " ".join(words[1:])
+            debtors = Debtor.objects.filter(
+                last_name__istartswith=last.strip(), first_name__istartswith=first.strip()
+            )
+        # Fetch the matching debtors first when there are not too many: the
+        # accounts are then found through the debtor index instead of a join
+        # over every account of the company.
+        ids = list(debtors.values_list("pk", flat=True)[: NAME_SEARCH_PREFETCH + 1])
+        if len(ids) <= NAME_SEARCH_PREFETCH:
+            return queryset.filter(debtor_id__in=ids)
+        return queryset.filter(debtor_id__in=debtors.values("pk"))
 
     def filter_assigned_to(self, queryset, name, value):
         if value == UNASSIGNED:

@@ -38,6 +38,7 @@ class GridState:
     toolbar: list = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
+    rows: list = field(default_factory=list)
 
     @property
     def page_sizes(self):
@@ -135,7 +136,9 @@ def build_grid(user, querydict: QueryDict, *, selection: Selection) -> GridState
             unmasked=user.has_perm("accounts.view_unmasked_data"),
         )
 
-    sort_keys = _sort_keys(make_table([]))
+    # Any orderable column sorts, shown or not (a saved list's default sort, or
+    # the File Number fallback when the user hid that column).
+    sort_keys = _sort_keys(AccountTable([], columns=ALL_COLUMNS))
     requested = querydict.get("sort") or DEFAULT_SORT
     name = requested.removeprefix("-")
     if name not in sort_keys:
@@ -168,6 +171,7 @@ def build_grid(user, querydict: QueryDict, *, selection: Selection) -> GridState
     rows = list(page_queryset(matching.order_by(*order))[offset : offset + state.per_page])
     table = make_table(rows)
     state.table = table
+    state.rows = table.body()
     state.selected = _selected_count(user, selection, matching, state.total)
     state.toolbar = toolbar_for(user)
     state.headers = [

@@ -17,38 +17,7 @@ from accounts.filters import AccountFilter, filter_params
 from accounts.forms import ColumnsForm, SavedListForm
 from accounts.grid import GridState, build_grid
 from accounts.selectors import accounts_visible_to
-from bulkops.selection import Selection, SelectionError
-
-SESSION_KEY = "account_selection"
-
-
-def _stored_selection(request) -> Selection | None:
-    data = request.session.get(SESSION_KEY)
-    if not data:
-        return None
-    try:
-        return Selection.from_dict(data)
-    except SelectionError:
-        return None
-
-
-def _store_selection(request, selection: Selection) -> None:
-    request.session[SESSION_KEY] = selection.to_dict()
-
-
-def current_selection(request, querydict: QueryDict) -> tuple[Selection, str | None]:
-    """The session's selection if it belongs to these filters; otherwise a new,
-    empty one and a notice saying why the old one was dropped."""
-    filters = tuple(filter_params(querydict))
-    stored = _stored_selection(request)
-    if stored is not None and stored.filters == filters:
-        return stored, None
-    fresh = Selection(filters=filters)
-    notice = None
-    if stored is not None and not stored.is_empty:
-        notice = "The filters changed, so the previous selection was cleared."
-    _store_selection(request, fresh)
-    return fresh, notice
+from bulkops.selection import SelectionError, current_selection, store_selection
 
 
 def _render_grid(request, querydict: QueryDict, *, partial: bool, notices=()):
@@ -90,8 +59,10 @@ def selection_update(request):
             except ValueError:
                 raise SelectionError("That is not an account.") from None
             checked = request.POST.get("checked") == "1"
+            # A picked row must be one the grid shows: visible to the user
+            # and matching the filters the selection was made under.
             picking = checked and not selection.all_matching
-            if picking and not accounts_visible_to(request.user).filter(pk=account_id).exists():
+            if picking and not selection.matching(request.user).filter(pk=account_id).exists():
                 raise SelectionError("That account is not available to you.")
             selection = selection.toggle(account_id, checked)
         elif op == "all":
@@ -102,7 +73,7 @@ def selection_update(request):
             raise SelectionError("Unknown selection change.")
     except SelectionError as exc:
         notices.append(str(exc))
-    _store_selection(request, selection)
+    store_selection(request, selection)
     if op == "toggle" and not notices:
         grid_state = GridState.for_selection_bar(request.user, state, selection)
         return render(request, "accounts/_selection_bar.html", {"grid": grid_state})

@@ -31,16 +31,91 @@ class BulkOperation(models.Model):
     skipped = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    seed = models.BigIntegerField(
+        default=0, help_text="Seeds any random draw of the action (Assign To), for reproducibility."
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last time a worker committed a chunk."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     class Meta:
         ordering = ["-created_at"]
         permissions = [("cancel_bulkoperation", "Can cancel or retry bulk operations")]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="bulkop_status_idx")]
 
     def __str__(self):
         return f"{self.kind} #{self.pk}"
+
+    @property
+    def label(self) -> str:
+        from bulkops.registry import get_action
+
+        action = get_action(self.kind)
+        return action.label if action else self.kind
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def elapsed_seconds(self) -> float:
+        if self.started_at is None:
+            return 0.0
+        end = self.finished_at or timezone.now()
+        return max(0.0, (end - self.started_at).total_seconds())
+
+    @property
+    def remaining_seconds(self) -> float | None:
+        """Estimated from the rate so far; None until there is a rate."""
+        if not self.processed or self.started_at is None:
+            return None
+        rate = self.processed / max(self.elapsed_seconds, 0.001)
+        return (self.total - self.processed) / rate
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else int(100 * self.processed / self.total)
+
+
+class BulkOperationItem(models.Model):
+    """One account of an operation's snapshot and what happened to it.
+    Outcomes are written in the same transaction as the account's change, so
+    a chunk is either wholly done or wholly still pending."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    operation = models.ForeignKey(BulkOperation, on_delete=models.CASCADE, related_name="items")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    argument = models.CharField(
+        max_length=64, blank=True, help_text="Per-account parameter, e.g. the drawn collector."
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["operation", "account"], name="bulkop_item_unique"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["operation", "outcome", "account"], name="bulkop_item_outcome_idx"
+            ),
+            models.Index(fields=["account", "outcome"], name="bulkop_item_account_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.operation_id}/{self.account_id}: {self.outcome}"
 
 
 class AuditEvent(models.Model):

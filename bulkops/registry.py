@@ -1,27 +1,110 @@
-"""The bulk-action registry: apps register their actions; the grid's toolbar
-and the engine read them from here and know nothing else about them."""
+"""Bulk actions: the base class every app's action extends, and the registry
+the grid's toolbar and the engine read. The engine never knows what an action
+does; an action never knows about chunks, retries or progress."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-_REGISTRY: dict[str, type] = {}
+from django import forms
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from bulkops.models import BulkOperation
+
+_REGISTRY: dict[str, type[BulkAction]] = {}
 
 
-def register(action_class: type) -> type:
-    """Class decorator: ``@register`` on a BulkAction subclass."""
+@dataclass
+class Outcomes:
+    """What ``apply`` did to one chunk: every account done unless listed as
+    skipped or failed, each with its reason."""
+
+    skipped: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    failed: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+
+    def skip(self, account_ids: Iterable[int], reason: str) -> None:
+        self.skipped[reason].update(account_ids)
+
+    def fail(self, account_ids: Iterable[int], reason: str) -> None:
+        self.failed[reason].update(account_ids)
+
+    @classmethod
+    def all_failed(cls, account_ids: Iterable[int], reason: str) -> Outcomes:
+        outcomes = cls()
+        outcomes.fail(account_ids, reason)
+        return outcomes
+
+
+@dataclass(frozen=True)
+class ChunkItem:
+    account_id: int
+    argument: str
+
+
+class BulkAction:
+    """Subclass, set the class attributes, implement ``apply`` and decorate
+    with ``@register``.
+
+    * ``form_class``: the dialog's parameter form; its ``__init__`` takes
+      ``user`` and its ``cleaned_data`` goes through ``parameters()``.
+    * ``apply(items, operation)``: change one chunk set-based (never a
+      per-row ``save()``), write audit through ``bulkops.services``, return
+      ``Outcomes``. It runs inside the chunk's transaction; raising rolls the
+      chunk back and the engine reports its accounts failed with the reason.
+    * ``snapshot(operation, queryset)``: optional; by default every selected
+      account becomes an item.
+    """
+
+    key: str = ""
+    label: str = ""
+    permission: str = ""
+    order: int = 100
+    form_class: type[forms.Form] = forms.Form
+    chunk_size: int = 2000
+    confirm_label: str = "Confirm"
+
+    def get_form(self, data=None, *, user, selected_count: int | None = None) -> forms.Form:
+        return self.form_class(data, user=user, selected_count=selected_count)
+
+    def parameters(self, form: forms.Form) -> dict[str, Any]:
+        """JSON-serialisable parameters stored on the operation."""
+        return dict(form.cleaned_data)
+
+    def describe(self, parameters: dict[str, Any]) -> str:
+        """One line for the operations list."""
+        return self.label
+
+    def snapshot(self, operation: BulkOperation, queryset: QuerySet) -> int:
+        from bulkops.services import snapshot_items
+
+        return snapshot_items(operation, queryset)
+
+    def apply(self, items: list[ChunkItem], operation: BulkOperation) -> Outcomes:
+        raise NotImplementedError
+
+
+def register(action_class: type[BulkAction]) -> type[BulkAction]:
+    """Class decorator: make an action available to the toolbar and engine."""
     key = action_class.key
+    if not key or not action_class.label or not action_class.permission:
+        raise ValueError(f"{action_class.__name__} needs a key, a label and a permission.")
     if key in _REGISTRY and _REGISTRY[key] is not action_class:
         raise ValueError(f"Two bulk actions share the key {key!r}.")
     _REGISTRY[key] = action_class
     return action_class
 
 
-def get_action(key: str):
-    return _REGISTRY.get(key)
+def get_action(key: str) -> BulkAction | None:
+    action_class = _REGISTRY.get(key)
+    return action_class() if action_class else None
 
 
-def all_actions() -> list[type]:
+def all_actions() -> list[type[BulkAction]]:
     return sorted(_REGISTRY.values(), key=lambda a: (a.order, a.label))
 
 

@@ -44,10 +44,15 @@ class Selection:
     def from_dict(cls, data: dict[str, Any]) -> Selection:
         """Rebuild from ``to_dict`` output; refuses anything malformed."""
         try:
-            filters = tuple((str(k), str(v)) for k, v in data.get("filters", []))
+            pairs = data.get("filters", [])
+            if not all(isinstance(p, list | tuple) and len(p) == 2 for p in pairs):
+                raise ValueError("filters must be pairs")
+            filters = tuple((str(k), str(v)) for k, v in pairs)
             ids = frozenset(int(i) for i in data.get("ids", []))
             excluded = frozenset(int(i) for i in data.get("excluded", []))
-            all_matching = bool(data.get("all_matching", False))
+            all_matching = data.get("all_matching", False)
+            if not isinstance(all_matching, bool):
+                raise ValueError("all_matching must be true or false")
         except (TypeError, ValueError, AttributeError) as exc:
             raise SelectionError(
                 "The selection could not be read; select the accounts again."
@@ -120,3 +125,33 @@ class Selection:
 
     def count(self, user) -> int:
         return self.resolve(user).count()
+
+
+# --- the grid's selection lives in the session ----------------------------------------
+
+SESSION_KEY = "account_selection"
+
+
+def store_selection(request, selection: Selection) -> None:
+    request.session[SESSION_KEY] = selection.to_dict()
+
+
+def current_selection(request, querydict: QueryDict) -> tuple[Selection, str | None]:
+    """The session's selection if it was made under these filters; otherwise a
+    new, empty one, and a notice saying why the old one was dropped."""
+    filters = tuple(filter_params(querydict))
+    stored = None
+    data = request.session.get(SESSION_KEY)
+    if data:
+        try:
+            stored = Selection.from_dict(data)
+        except SelectionError:
+            stored = None
+    if stored is not None and stored.filters == filters:
+        return stored, None
+    fresh = Selection(filters=filters)
+    notice = None
+    if stored is not None and not stored.is_empty:
+        notice = "The filters changed, so the previous selection was cleared."
+    store_selection(request, fresh)
+    return fresh, notice

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db import models
 from django.utils import timezone
 
 from bulkops.models import WorkerHeartbeat
@@ -22,3 +23,35 @@ def workers_alive() -> bool:
     if latest is None:
         return False
     return timezone.now() - latest < dt.timedelta(seconds=HEARTBEAT_INTERVAL_SECONDS * 4)
+
+
+def operations_visible_to(user):
+    """Bulk operations of the user's company (all, for the platform operator)."""
+    from bulkops.models import BulkOperation
+
+    if not user.is_authenticated:
+        return BulkOperation.objects.none()
+    queryset = BulkOperation.objects.select_related("created_by")
+    if user.is_superuser:
+        return queryset
+    if user.company_id is None:
+        return BulkOperation.objects.none()
+    return queryset.filter(company_id=user.company_id)
+
+
+def audit_events_visible_to(user):
+    """Audit events about the user's company's operations and accounts."""
+    from accounts.selectors import accounts_visible_to
+    from bulkops.models import AuditEvent
+
+    queryset = AuditEvent.objects.select_related("actor", "bulk_operation")
+    if user.is_superuser:
+        return queryset
+    if user.company_id is None:
+        return AuditEvent.objects.none()
+    account_ids = accounts_visible_to(user).values("pk")
+    return queryset.filter(
+        models.Q(object_type="accounts.account", object_id__in=account_ids)
+        | models.Q(bulk_operation__company_id=user.company_id)
+        | models.Q(actor__company_id=user.company_id)
+    )

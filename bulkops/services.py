@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import random
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, models
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from bulkops.models import AuditEvent, BulkOperation
@@ -133,3 +135,331 @@ def record_worker_heartbeat(*, worker: str) -> None:
     from bulkops.models import WorkerHeartbeat
 
     WorkerHeartbeat.objects.update_or_create(worker=worker, defaults={"seen_at": timezone.now()})
+
+
+# --- the bulk-operation engine -------------------------------------------------------
+
+logger = logging.getLogger(__name__)
+
+STALE_AFTER_SECONDS = 60
+
+
+class OperationRefused(Exception):
+    """The operation cannot start; the message is for the user."""
+
+
+class CountChanged(OperationRefused):
+    """The selection no longer holds the number of accounts the user confirmed."""
+
+    def __init__(self, confirmed: int, current: int):
+        self.confirmed, self.current = confirmed, current
+        super().__init__(
+            f"The selection now holds {current:,} accounts, not the {confirmed:,} you "
+            "confirmed. Check the number and confirm again."
+        )
+
+
+class InvalidParameters(OperationRefused):
+    def __init__(self, form):
+        self.form = form
+        super().__init__("Correct the highlighted fields.")
+
+
+def snapshot_items(operation: BulkOperation, queryset, *, arguments=None) -> int:
+    """Freeze the selected accounts as the operation's items, in one
+    ``INSERT ... SELECT`` (or, with per-account ``arguments``, batched
+    inserts). Returns the number of items."""
+    from bulkops.models import BulkOperationItem
+
+    if arguments is not None:
+        rows = [
+            BulkOperationItem(operation=operation, account_id=account_id, argument=argument)
+            for account_id, argument in arguments
+        ]
+        BulkOperationItem.objects.bulk_create(rows, batch_size=5000)
+        return len(rows)
+    select_sql, select_params = queryset.order_by().values_list("pk").query.sql_with_params()
+    table = BulkOperationItem._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (operation_id, account_id, outcome, argument, reason) "
+            f"SELECT %s, sub.pk, %s, '', '' FROM ({select_sql}) sub",
+            [operation.pk, BulkOperationItem.Outcome.PENDING, *select_params],
+        )
+        return cursor.rowcount
+
+
+def _overlapping_operation(operation: BulkOperation) -> BulkOperation | None:
+    """Another queued or running operation that still has pending work on one
+    of this operation's accounts."""
+    from bulkops.models import BulkOperationItem
+
+    mine = BulkOperationItem.objects.filter(operation=operation).values("account_id")
+    clash = (
+        BulkOperationItem.objects.filter(
+            account_id__in=mine,
+            outcome=BulkOperationItem.Outcome.PENDING,
+            operation__status__in=BulkOperation.ACTIVE,
+        )
+        .exclude(operation=operation)
+        .values_list("operation_id", flat=True)
+        .first()
+    )
+    return BulkOperation.objects.filter(pk=clash).first() if clash else None
+
+
+def start_operation(
+    *,
+    user,
+    action_key: str,
+    selection,
+    confirmed_count: int,
+    data,
+    idempotency_key: str,
+) -> BulkOperation:
+    """Confirm a bulk action: validate, snapshot the selected accounts and
+    enqueue the work, all in one transaction.
+
+    Refuses (``OperationRefused``) without changing anything when the user may
+    not run the action, the parameters are invalid, the selection's count is
+    not the one confirmed (``CountChanged``), nothing is selected, or another
+    running operation holds some of the accounts. A repeated idempotency key
+    (a double-clicked Confirm) returns the operation the first click made."""
+    from bulkops.registry import get_action
+
+    action = get_action(action_key)
+    if action is None:
+        raise OperationRefused("Unknown bulk action.")
+    if not user.has_perm(action.permission):
+        raise OperationRefused(f"You do not have permission to run “{action.label}”.")
+    if not idempotency_key or len(idempotency_key) > 64:
+        raise OperationRefused("This dialog is out of date; open it again.")
+    existing = BulkOperation.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if existing.created_by_id != user.pk:
+            raise OperationRefused("This dialog is out of date; open it again.")
+        return existing
+
+    queryset = selection.resolve(user)
+    form = action.get_form(data, user=user, selected_count=confirmed_count)
+    if not form.is_valid():
+        raise InvalidParameters(form)
+    try:
+        with transaction.atomic():
+            count = queryset.count()
+            if count == 0:
+                raise OperationRefused("No accounts are selected.")
+            if count != confirmed_count:
+                raise CountChanged(confirmed_count, count)
+            operation = BulkOperation.objects.create(
+                kind=action.key,
+                company_id=user.company_id,
+                created_by=user,
+                parameters=action.parameters(form),
+                selection=selection.to_dict(),
+                confirmed_count=count,
+                idempotency_key=idempotency_key,
+                seed=random.SystemRandom().randrange(2**31),
+            )
+            operation.total = action.snapshot(operation, queryset)
+            if operation.total == 0:
+                raise OperationRefused("None of the selected accounts would be changed.")
+            clash = _overlapping_operation(operation)
+            if clash is not None:
+                raise OperationRefused(
+                    f"Bulk operation #{clash.pk} ({clash.label}) is still working on "
+                    "some of these accounts. Wait for it to finish, or cancel it, and try again."
+                )
+            operation.save(update_fields=["total"])
+            record_audit_event(
+                actor=user,
+                action="bulk_operation.started",
+                obj=operation,
+                changes={"kind": (None, operation.kind), "total": (None, operation.total)},
+                bulk_operation=operation,
+            )
+            transaction.on_commit(lambda: enqueue_operation(operation.pk))
+    except IntegrityError:
+        # The same idempotency key committed by a concurrent request.
+        existing = BulkOperation.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing
+    return operation
+
+
+def enqueue_operation(operation_id: int) -> None:
+    from bulkops.tasks import run_bulk_operation
+
+    run_bulk_operation.delay(operation_id)
+
+
+def _lock_operation(operation_id: int) -> BulkOperation | None:
+    """The operation row, locked for this chunk; None if another worker holds
+    it (that worker is processing a chunk right now)."""
+    queryset = BulkOperation.objects.filter(pk=operation_id)
+    if connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True).first()
+    return queryset.first()  # SQLite: writes are serialised by the database
+
+
+def process_next_chunk(operation_id: int) -> str:
+    """Apply the action to the next chunk of pending accounts, in one
+    transaction with the outcomes and the progress counters. Returns
+    "continue", "finished", "cancelled" or "busy"."""
+    from bulkops.models import BulkOperationItem
+    from bulkops.registry import ChunkItem, Outcomes, get_action
+
+    Outcome = BulkOperationItem.Outcome
+    with transaction.atomic():
+        operation = _lock_operation(operation_id)
+        if operation is None:
+            return "busy"
+        if not operation.is_active:
+            return "finished"
+        now = timezone.now()
+        if operation.cancel_requested:
+            operation.status = BulkOperation.Status.CANCELLED
+            operation.finished_at = now
+            operation.save(update_fields=["status", "finished_at"])
+            return "cancelled"
+        if operation.status == BulkOperation.Status.QUEUED:
+            operation.status = BulkOperation.Status.RUNNING
+            operation.started_at = operation.started_at or now
+        action = get_action(operation.kind)
+        pending = list(
+            BulkOperationItem.objects.filter(operation=operation, outcome=Outcome.PENDING)
+            .order_by("account_id")
+            .values_list("account_id", "argument")[: action.chunk_size if action else 1000]
+        )
+        if not pending:
+            operation.status = (
+                BulkOperation.Status.FAILED if operation.failed else BulkOperation.Status.SUCCEEDED
+            )
+            operation.finished_at = now
+            operation.heartbeat_at = now
+            operation.save(update_fields=["status", "started_at", "finished_at", "heartbeat_at"])
+            return "finished"
+        ids = [account_id for account_id, _ in pending]
+        if action is None:
+            outcomes = Outcomes.all_failed(ids, "This kind of bulk action no longer exists.")
+        else:
+            try:
+                with transaction.atomic():  # a savepoint: a failing chunk rolls back alone
+                    outcomes = action.apply([ChunkItem(a, arg) for a, arg in pending], operation)
+            except Exception as exc:
+                logger.exception("bulk operation %s: chunk failed", operation_id)
+                outcomes = Outcomes.all_failed(ids, f"{type(exc).__name__}: {exc}"[:255])
+        skipped = failed = 0
+        not_done: set[int] = set()
+        for outcome, groups in (
+            (Outcome.SKIPPED, outcomes.skipped),
+            (Outcome.FAILED, outcomes.failed),
+        ):
+            for reason, account_ids in groups.items():
+                account_ids = set(account_ids) & set(ids) - not_done
+                if not account_ids:
+                    continue
+                BulkOperationItem.objects.filter(
+                    operation=operation, account_id__in=account_ids
+                ).update(outcome=outcome, reason=reason[:255], processed_at=now)
+                not_done |= account_ids
+                if outcome == Outcome.SKIPPED:
+                    skipped += len(account_ids)
+                else:
+                    failed += len(account_ids)
+        BulkOperationItem.objects.filter(
+            operation=operation, outcome=Outcome.PENDING, account_id__in=ids
+        ).update(outcome=Outcome.DONE, processed_at=now)
+        operation.processed += len(ids)
+        operation.succeeded += len(ids) - skipped - failed
+        operation.skipped += skipped
+        operation.failed += failed
+        operation.heartbeat_at = now
+        operation.save(
+            update_fields=[
+                "status", "started_at", "processed", "succeeded", "skipped", "failed",
+                "heartbeat_at",
+            ]
+        )  # fmt: skip
+    return "continue"
+
+
+def run_operation(operation_id: int) -> str:
+    """Process chunks until the operation finishes, is cancelled, or another
+    worker turns out to hold it."""
+    while True:
+        state = process_next_chunk(operation_id)
+        if state != "continue":
+            return state
+
+
+def request_cancel(*, user, operation: BulkOperation) -> None:
+    """Ask the worker to stop before its next chunk. Chunks already applied stay."""
+    if not operation.is_active:
+        raise OperationRefused("This operation has already finished.")
+    with transaction.atomic():
+        updated = BulkOperation.objects.filter(
+            pk=operation.pk, status__in=BulkOperation.ACTIVE
+        ).update(cancel_requested=True)
+        if updated:
+            record_audit_event(
+                actor=user,
+                action="bulk_operation.cancel_requested",
+                obj=operation,
+                changes={"cancel_requested": (False, True)},
+                bulk_operation=operation,
+            )
+    if updated:
+        # A queued operation with no worker yet still gets marked cancelled.
+        transaction.on_commit(lambda: enqueue_operation(operation.pk))
+
+
+def retry_failed(*, user, operation: BulkOperation) -> int:
+    """Put the failed accounts back in the queue and run them again."""
+    from bulkops.models import BulkOperationItem
+
+    if operation.is_active:
+        raise OperationRefused("Wait for the operation to finish before retrying.")
+    with transaction.atomic():
+        locked = BulkOperation.objects.select_for_update().get(pk=operation.pk)
+        count = BulkOperationItem.objects.filter(
+            operation=locked, outcome=BulkOperationItem.Outcome.FAILED
+        ).update(outcome=BulkOperationItem.Outcome.PENDING, reason="", processed_at=None)
+        if not count:
+            raise OperationRefused("No accounts failed; there is nothing to retry.")
+        locked.processed -= count
+        locked.failed -= count
+        locked.status = BulkOperation.Status.QUEUED
+        locked.cancel_requested = False
+        locked.finished_at = None
+        locked.save(
+            update_fields=["processed", "failed", "status", "cancel_requested", "finished_at"]
+        )
+        record_audit_event(
+            actor=user,
+            action="bulk_operation.retried",
+            obj=locked,
+            changes={"retried_accounts": (None, count)},
+            bulk_operation=locked,
+        )
+        transaction.on_commit(lambda: enqueue_operation(locked.pk))
+    return count
+
+
+def sweep_stale_operations(*, stale_after_seconds: int = STALE_AFTER_SECONDS) -> list[int]:
+    """Re-enqueue active operations no worker has advanced lately: their
+    worker died (SIGKILL, lost machine) or their message was lost. A second
+    worker on a live operation is harmless: chunks lock the operation row."""
+    cutoff = timezone.now() - dt.timedelta(seconds=stale_after_seconds)
+    stale = list(
+        BulkOperation.objects.filter(status__in=BulkOperation.ACTIVE)
+        .filter(
+            models.Q(heartbeat_at__lt=cutoff)
+            | models.Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+        )
+        .values_list("pk", flat=True)
+    )
+    for operation_id in stale:
+        enqueue_operation(operation_id)
+    return stale

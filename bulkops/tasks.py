@@ -1,3 +1,5 @@
+"""Thin Celery wrappers around bulkops.services."""
+
 from celery import shared_task
 
 from bulkops import services
@@ -8,3 +10,13 @@ def record_heartbeat():
     from celery import current_task
 
     services.record_worker_heartbeat(worker=current_task.request.hostname or "unknown")
+
+
+@shared_task(name="bulkops.run_bulk_operation", ignore_result=True, acks_late=True)
+def run_bulk_operation(operation_id: int):
+    services.run_operation(operation_id)
+
+
+@shared_task(name="bulkops.sweep_stale_operations", ignore_result=True)
+def sweep_stale_operations():
+    services.sweep_stale_operations()

@@ -137,7 +137,9 @@ USE_TZ = True
 # --- Static files (vendored: the app works offline) ---------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Set where collectstatic runs (the Docker image); unset, static files are
+# served straight from the source folders (WHITENOISE_USE_FINDERS).
+STATIC_ROOT = env.str("STATIC_ROOT", default="") or None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -172,6 +174,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "bulkops.record_heartbeat", "schedule": 15.0},
+    "sweep-stale-bulk-operations": {"task": "bulkops.sweep_stale_operations", "schedule": 30.0},
 }
 
 # --- Cache --------------------------------------------------------------------

@@ -14,5 +14,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health/", views.health, name="health"),
     path("accounts/", include("accounts.urls")),
+    path("bulk/", include("bulkops.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -209,3 +209,29 @@ class PaymentMethodFactory(DjangoModelFactory):
     kind = PaymentMethod.Kind.CARD
     label = "Visa ending 4242"
     mandate_reference = factory.Sequence(lambda n: f"MR-{n:06d}")
+
+
+class SavedListFactory(DjangoModelFactory):
+    """A saved list owned by ``owner`` in the owner's company.
+    ``shared_with_users=[...]`` / ``shared_with_groups=[...]`` share it."""
+
+    class Meta:
+        model = "accounts.SavedList"
+        skip_postgeneration_save = True
+
+    owner = factory.SubFactory(UserFactory)
+    company = factory.SelfAttribute("owner.company")
+    name = factory.Sequence(lambda n: f"List {n}")
+    filter_query = ""
+    default_sort = ""
+    columns = factory.LazyFunction(list)
+
+    @factory.post_generation
+    def shared_with_users(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.shared_with_users.add(*extracted)
+
+    @factory.post_generation
+    def shared_with_groups(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.shared_with_groups.add(*extracted)

@@ -2,6 +2,14 @@
 // POSTed one at a time (a promise chain) so fast clicks are never lost.
 (function () {
   "use strict";
+  // Bind once, even if this script runs again.
+  if (window.accountsGridBound) return;
+  window.accountsGridBound = true;
+  // The selection lives on the server and the filters in the URL: on Back and
+  // Forward load the page afresh instead of showing htmx's snapshot (whose
+  // counter and filter form would be stale).
+  htmx.config.historyCacheSize = 0;
+  htmx.config.refreshOnHistoryMiss = true;
   let pending = Promise.resolve();
 
   function root() { return document.querySelector("[data-grid]"); }
@@ -26,7 +34,9 @@
       params.set("per_page", el.value);
       params.delete("page");
       htmx.ajax("GET", "?" + params.toString(), { source: el, target: "#grid", swap: "innerHTML" }).then(() => {
-        history.pushState({}, "", "?" + params.toString());
+        // {htmx: true} on both entries, or htmx ignores Back between them.
+        history.replaceState({ htmx: true }, "", location.href);
+        history.pushState({ htmx: true }, "", "?" + params.toString());
       });
       const hidden = document.querySelector("#filters input[name=per_page]");
       if (hidden) hidden.value = el.value;

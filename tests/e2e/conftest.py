@@ -1,8 +1,13 @@
 """Browser fixtures: Playwright driving Debian's Chromium (never a downloaded one)."""
 
+import importlib
 import os
 
 import pytest
+
+# Playwright's sync API runs an asyncio loop in the test thread; Django's ORM
+# refuses to run there unless told the (synchronous) use is deliberate.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,3 +39,26 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def roles(transactional_db):
+    """The role groups with their permissions. ``transactional_db`` flushes
+    every table after each test, so the groups the migration
+    ``accounts.0002_roles`` created are gone for the next live-server test;
+    recreate them from the migration's own permission lists."""
+    from django.contrib.auth.models import Group, Permission
+
+    migration = importlib.import_module("accounts.migrations.0002_roles")
+    groups = {}
+    for role, codes in migration.ROLES.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        permissions = []
+        for code in codes:
+            app_label, codename = code.split(".")
+            permissions.append(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(permissions)
+        groups[role] = group
+    return groups

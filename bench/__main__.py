@@ -1,0 +1,315 @@
+"""``make bench``: performance figures as JSON, never assertions.
+
+Seeds the benchmark database when it holds fewer accounts than asked, then
+measures, in one run and on the same data:
+
+* the accounts grid page (filtered, sorted, 50 rows, with the counter) for
+  representative filters: p50 / p95 server time (request through Django's
+  full handler stack, in process, no network);
+* the same count + page as hand-written SQL (the floor) and the Django admin
+  changelist for the same filter and page size (the baseline), with ratios;
+* "select all, exclude 3, count" through the Selection object.
+
+Usage: python -m bench [--accounts N] [--repeat R] [--reseed] [--output PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/collections_bench"
+
+
+def _setup_django():
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "collections_app.settings")
+    os.environ.setdefault("HTTPS", "false")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    sys.path.insert(0, str(ROOT))
+    _ensure_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    settings.ALLOWED_HOSTS = ["*"]
+
+
+def _ensure_database(url: str) -> None:
+    """Create the benchmark database on PostgreSQL when it does not exist."""
+    if not url.startswith("postgres"):
+        return
+    import environ
+    import psycopg2
+    from psycopg2 import sql
+
+    config = environ.Env.db_url_config(url)
+    admin = psycopg2.connect(
+        dbname="postgres",
+        user=config["USER"] or None,
+        password=config["PASSWORD"] or None,
+        host=config["HOST"] or None,
+        port=config["PORT"] or None,
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]])
+        if cursor.fetchone() is None:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
+    admin.close()
+
+
+def _percentiles(samples_ms: list[float]) -> dict:
+    ordered = sorted(samples_ms)
+    p95_index = max(0, round(0.95 * len(ordered)) - 1)
+    return {
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p95_ms": round(ordered[p95_index], 1),
+        "runs": len(ordered),
+    }
+
+
+def _time(fn, repeat: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def ensure_seeded(accounts: int, reseed: bool) -> dict:
+    from django.core.management import call_command
+
+    from accounts import demo_data
+    from accounts.models import Account
+
+    call_command("migrate", verbosity=0)
+    present = Account.objects.count()
+    if present >= accounts and not reseed:
+        return {"accounts": present, "seeded_in_this_run": False}
+    if present or demo_data.is_seeded():
+        demo_data.wipe()
+    started = time.perf_counter()
+    demo_data.load(accounts)
+    seconds = time.perf_counter() - started
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+    return {"accounts": accounts, "seeded_in_this_run": True, "seed_seconds": round(seconds, 1)}
+
+
+def representative_filters():
+    """(name, grid query, admin query, raw SQL WHERE, raw SQL ORDER BY)."""
+    from django.utils import timezone
+
+    from accounts.models import AccountStatus, Client, User
+
+    status = {s.name: s.pk for s in AccountStatus.objects.all()}
+    client = Client.objects.order_by("pk").first().pk
+    collector = User.objects.get(username="northwind.collector3").pk
+    cutoff = timezone.localdate() - dt.timedelta(days=90)
+    active, new, default = status["Active"], status["New"], status["In Default"]
+    return [
+        (
+            "all accounts, by file number",
+            "",
+            "o=1",
+            "a.company_id = %(company)s",
+            "a.file_number ASC, a.id ASC",
+        ),
+        (
+            "status In Default, by balance desc",
+            f"status={default}&sort=-current_balance",
+            f"status__id__exact={default}&o=-7",
+            f"a.company_id = %(company)s AND a.status_id = {default}",
+            "a.current_balance DESC, a.id DESC",
+        ),
+        (
+            "client + status Active or New, by balance desc",
+            f"client={client}&status={active}&status={new}&sort=-current_balance",
+            f"client__id__exact={client}&status__id__in={active},{new}&o=-7",
+            f"a.company_id = %(company)s AND a.client_id = {client} "
+            f"AND a.status_id IN ({active}, {new})",
+            "a.current_balance DESC, a.id DESC",
+        ),
+        (
+            "one collector's accounts over $1,000, by balance",
+            f"assigned_to={collector}&balance_min=1000&sort=current_balance",
+            f"assigned_to__id__exact={collector}&current_balance__gte=1000&o=7",
+            f"a.company_id = %(company)s AND a.assigned_to_id = {collector} "
+            "AND a.current_balance >= 1000",
+            "a.current_balance ASC, a.id ASC",
+        ),
+        (
+            "90+ days since default with a declined payment, by balance desc",
+            "days_since_default_min=90&declined_min=1&sort=-current_balance",
+            f"default_date__lte={cutoff.isoformat()}&declined_count__gte=1&o=-7",
+            f"a.company_id = %(company)s AND a.default_date <= '{cutoff.isoformat()}' "
+            "AND a.declined_count >= 1",
+            "a.current_balance DESC, a.id DESC",
+        ),
+    ]
+
+
+RAW_PAGE_SQL = """
+SELECT a.id, a.file_number, a.account_number, a.current_balance,
+       c.name, p.name, d.first_name, d.last_name, s.name, u.first_name, u.last_name
+FROM accounts_account a
+JOIN accounts_client c ON c.id = a.client_id
+JOIN accounts_portfolio p ON p.id = a.portfolio_id
+JOIN accounts_debtor d ON d.id = a.debtor_id
+JOIN accounts_accountstatus s ON s.id = a.status_id
+LEFT JOIN accounts_user u ON u.id = a.assigned_to_id
+WHERE {where}
+ORDER BY {order}
+LIMIT 50
+"""
+
+
+def bench_grid(repeat: int) -> list[dict]:
+    from django.db import connection
+    from django.test import Client as HttpClient
+
+    from accounts.models import User
+
+    supervisor = User.objects.get(username="northwind.supervisor")
+    admin_user = User.objects.get(username="northwind.admin")
+    grid_client, admin_client = HttpClient(), HttpClient()
+    grid_client.force_login(supervisor)
+    admin_client.force_login(admin_user)
+    results = []
+    params = {"company": supervisor.company_id}
+    for name, grid_query, admin_query, where, order in representative_filters():
+        grid_url = f"/accounts/?{grid_query}"
+        admin_url = f"/admin/accounts/account/?{admin_query}"
+
+        def get_grid(url=grid_url):
+            response = grid_client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+
+        def get_admin(url=admin_url):
+            response = admin_client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+
+        def raw_sql(where=where, order=order):
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT COUNT(*) FROM accounts_account a WHERE {where}", params)
+                cursor.fetchone()
+                cursor.execute(RAW_PAGE_SQL.format(where=where, order=order), params)
+                cursor.fetchall()
+
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM accounts_account a WHERE {where}", params)
+            matching = cursor.fetchone()[0]
+        grid = _percentiles(_time(get_grid, repeat))
+        sql = _percentiles(_time(raw_sql, repeat))
+        admin = _percentiles(_time(get_admin, repeat))
+        results.append(
+            {
+                "filter": name,
+                "matching_accounts": matching,
+                "grid": grid,
+                "raw_sql_count_and_page": sql,
+                "django_admin_changelist": admin,
+                "grid_vs_admin_ratio": round(grid["p50_ms"] / admin["p50_ms"], 2),
+                "grid_vs_raw_sql_ratio": round(grid["p50_ms"] / sql["p50_ms"], 2),
+            }
+        )
+    return results
+
+
+def bench_select_all(repeat: int) -> list[dict]:
+    """Select all, exclude three rows, count: the Selection object vs raw SQL."""
+    from django.db import connection
+    from django.http import QueryDict
+
+    from accounts.models import User
+    from bulkops.selection import Selection
+
+    results = []
+    operator, _ = User.objects.get_or_create(
+        username="bench.operator", defaults={"is_superuser": True, "is_staff": True}
+    )
+    supervisor = User.objects.get(username="northwind.supervisor")
+    for label, user, where in (
+        ("every account (platform operator)", operator, "TRUE"),
+        ("one company's accounts", supervisor, f"a.company_id = {supervisor.company_id}"),
+    ):
+        excluded = list(
+            Selection(all_matching=True)
+            .resolve(user)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:3]
+        )
+        selection = Selection.for_filters(QueryDict()).select_all()
+        for account_id in excluded:
+            selection = selection.toggle(account_id, checked=False)
+        expected = Selection(all_matching=True).resolve(user).count() - 3
+
+        def count(selection=selection, user=user, expected=expected):
+            assert selection.count(user) == expected
+
+        def raw(where=where, excluded=excluded):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT COUNT(*) FROM accounts_account a WHERE {where} "
+                    "AND a.id NOT IN (%s, %s, %s)",
+                    excluded,
+                )
+                cursor.fetchone()
+
+        selection_times = _percentiles(_time(count, repeat))
+        raw_times = _percentiles(_time(raw, repeat))
+        results.append(
+            {
+                "selection": f"select all of {label}, exclude 3, count",
+                "selected": expected,
+                "selection_count": selection_times,
+                "raw_sql": raw_times,
+                "ratio": round(selection_times["p50_ms"] / raw_times["p50_ms"], 2),
+            }
+        )
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--accounts", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--reseed", action="store_true", help="Seed again even if seeded.")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "latest.json"))
+    args = parser.parse_args(argv)
+
+    _setup_django()
+    from django.db import connection
+
+    report = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "database": connection.vendor,
+        "machine": {"cpus": os.cpu_count()},
+        "seed": ensure_seeded(args.accounts, args.reseed),
+    }
+    report["grid"] = bench_grid(args.repeat)
+    report["select_all_count"] = bench_select_all(args.repeat)
+    text = json.dumps(report, indent=2)
+    print(text)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from bulkops import views
+
+app_name = "bulkops"
+
+urlpatterns = [
+    path("", views.operation_list, name="operation-list"),
+    path("audit/", views.audit_log, name="audit-log"),
+    path("actions/<slug:key>/", views.action_dialog, name="action-dialog"),
+    path("actions/<slug:key>/confirm/", views.action_confirm, name="action-confirm"),
+    path("<int:pk>/", views.operation_detail, name="operation-detail"),
+    path("<int:pk>/progress/", views.operation_progress, name="operation-progress"),
+    path("<int:pk>/items.csv", views.operation_items_csv, name="operation-items-csv"),
+    path("<int:pk>/cancel/", views.operation_cancel, name="operation-cancel"),
+    path("<int:pk>/retry/", views.operation_retry, name="operation-retry"),
+]

@@ -1,0 +1,415 @@
+"""Saved lists: the New List builder, the owner's edit and delete, sharing
+with users and groups of the same company, opening a list on the grid, and
+the builder's live "N accounts found"."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.http import QueryDict
+from django.urls import reverse
+
+from accounts.models import SavedList
+from accounts.roles import COLLECTOR, SUPERVISOR
+from bulkops.models import AuditEvent
+from tests.accounts.test_grid_views import get_grid, parse_grid
+from tests.factories import (
+    AccountFactory,
+    AccountStatusFactory,
+    DebtorFactory,
+    SavedListFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def statuses():
+    return {
+        "active": AccountStatusFactory(name="Active", sort_order=1),
+        "dispute": AccountStatusFactory(name="Dispute", sort_order=2),
+    }
+
+
+@pytest.fixture
+def accounts(company, other_company, statuses):
+    """Ours: two NY accounts with a balance of 100 or more, one small NY
+    account, one CA account. Theirs: a NY account with a big balance."""
+
+    def make(owner, state, balance, status="active"):
+        return AccountFactory(
+            company=owner,
+            debtor=DebtorFactory(state=state),
+            current_balance=Decimal(balance),
+            status=statuses[status],
+        )
+
+    return {
+        "ny_big": make(company, "NY", "500.00"),
+        "ny_mid": make(company, "NY", "150.00", "dispute"),
+        "ny_small": make(company, "NY", "20.00"),
+        "ca": make(company, "CA", "900.00"),
+        "theirs": make(other_company, "NY", "700.00"),
+    }
+
+
+@pytest.fixture
+def outsider(other_company):
+    return UserFactory(username="outsider", company=other_company, role=COLLECTOR)
+
+
+@pytest.fixture
+def collector_group():
+    return Group.objects.get(name=COLLECTOR)
+
+
+def _builder_post(**overrides):
+    data = {
+        "name": "NY big balances",
+        "default_sort": "-current_balance",
+        "columns": ["file_number", "debtor", "current_balance", "state"],
+        "state": "NY",
+        "balance_min": "100",
+    }
+    data.update(overrides)
+    return data
+
+
+# --- creating ---------------------------------------------------------------------------
+
+
+def test_new_list_form_renders_with_the_live_count(client, supervisor, accounts):
+    client.force_login(supervisor)
+    response = client.get(reverse("accounts:list-create"))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "New List" in content
+    assert "<strong>4</strong> accounts found" in content
+    for label in ("List Name", "Default Sort", "Show Fields on List", "Share With: users"):
+        assert label in content
+
+
+def test_create_a_list_with_filters_sort_columns_and_shares(
+    client, supervisor, collector, collector_group, accounts, statuses
+):
+    client.force_login(supervisor)
+    response = client.post(
+        reverse("accounts:list-create"),
+        _builder_post(
+            shared_with_users=[collector.pk],
+            shared_with_groups=[collector_group.pk],
+            status=[statuses["active"].pk, statuses["dispute"].pk],
+            q="",
+        ),
+    )
+    assert response.status_code == 302
+    saved = SavedList.objects.get()
+    assert saved.name == "NY big balances"
+    assert saved.owner == supervisor and saved.company == supervisor.company
+    assert saved.default_sort == "-current_balance"
+    assert saved.columns == ["file_number", "debtor", "current_balance", "state"]
+    assert list(saved.shared_with_users.all()) == [collector]
+    assert list(saved.shared_with_groups.all()) == [collector_group]
+    filters = QueryDict(saved.filter_query)
+    assert filters.getlist("state") == ["NY"]
+    assert filters.getlist("balance_min") == ["100"]
+    assert sorted(filters.getlist("status")) == sorted(
+        [str(statuses["active"].pk), str(statuses["dispute"].pk)]
+    )
+    # Only filters are kept: not the form's own fields, not empty ones.
+    assert set(filters.keys()) == {"state", "balance_min", "status"}
+    assert AuditEvent.objects.filter(action="saved_list.created").count() == 1
+
+    # Saving opens the list on the grid.
+    assert response.url.startswith(reverse("accounts:grid") + "?")
+    opened = QueryDict(response.url.split("?", 1)[1])
+    assert opened["list"] == str(saved.pk)
+    assert opened["sort"] == "-current_balance"
+    page = get_grid(client, opened)
+    assert page.headers == ["File Number", "Debtor", "Current Balance", "State"]
+    assert page.pks == [accounts["ny_big"].pk, accounts["ny_mid"].pk]
+    assert page.notices == []
+    assert 'data-testid="saved-list-bar"' in page.html
+    assert "NY big balances" in page.html
+
+
+def test_list_open_redirects_to_the_grid_with_filters_sort_and_list(client, supervisor, accounts):
+    saved = SavedListFactory(
+        owner=supervisor, filter_query="state=NY&balance_min=100", default_sort="debtor"
+    )
+    client.force_login(supervisor)
+    response = client.get(reverse("accounts:list-open", args=[saved.pk]))
+    assert response.status_code == 302
+    path, _, query = response.url.partition("?")
+    assert path == reverse("accounts:grid")
+    query = QueryDict(query)
+    assert query["state"] == "NY" and query["balance_min"] == "100"
+    assert query["sort"] == "debtor" and query["list"] == str(saved.pk)
+
+
+def test_saved_list_default_sort_on_a_column_the_list_does_not_show(client, supervisor, accounts):
+    """The builder offers every column as default sort, whatever columns the list shows."""
+    saved = SavedListFactory(
+        owner=supervisor,
+        filter_query="state=NY",
+        default_sort="-current_balance",
+        columns=["file_number", "debtor"],
+    )
+    client.force_login(supervisor)
+    page = get_grid(
+        client,
+        QueryDict(client.get(reverse("accounts:list-open", args=[saved.pk])).url.split("?")[1]),
+    )
+    assert page.notices == []
+    assert page.headers == ["File Number", "Debtor"]
+    assert page.pks == [accounts["ny_big"].pk, accounts["ny_mid"].pk, accounts["ny_small"].pk]
+
+
+def test_duplicate_name_for_the_same_owner_is_refused(client, supervisor, collector, accounts):
+    SavedListFactory(owner=supervisor, name="NY big balances")
+    client.force_login(supervisor)
+    for name in ("NY big balances", "  NY big balances  "):
+        response = client.post(reverse("accounts:list-create"), _builder_post(name=name))
+        assert response.status_code == 200
+        assert "You already have a list with this name." in response.content.decode()
+    assert SavedList.objects.filter(owner=supervisor).count() == 1
+    # Another owner may use the same name.
+    client.force_login(collector)
+    response = client.post(reverse("accounts:list-create"), _builder_post())
+    assert response.status_code == 302
+    assert SavedList.objects.filter(name="NY big balances").count() == 2
+
+
+@pytest.mark.parametrize(
+    "filters,message",
+    [
+        ({"balance_min": "abc"}, "Balance from: Enter a number."),
+        ({"balance_min": "500", "balance_max": "100"}, "Current Balance: the end of the range"),
+        ({"status": ["999999"]}, "Status: Select a valid choice."),
+        ({"last_worked_after": "2025-02-30"}, "Last worked from: Enter a valid date."),
+        ({"days_since_default_min": "-1"}, "Days since default from:"),
+    ],
+)
+def test_invalid_filter_values_are_refused_and_nothing_saved(
+    client, supervisor, accounts, filters, message
+):
+    client.force_login(supervisor)
+    response = client.post(reverse("accounts:list-create"), _builder_post(**filters))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert message in content
+    assert SavedList.objects.count() == 0
+
+
+def test_missing_name_is_refused(client, supervisor, accounts):
+    client.force_login(supervisor)
+    for name in ("", "   "):
+        response = client.post(reverse("accounts:list-create"), _builder_post(name=name))
+        assert response.status_code == 200
+    assert SavedList.objects.count() == 0
+
+
+def test_cannot_share_with_a_user_of_another_company(client, supervisor, outsider, accounts):
+    client.force_login(supervisor)
+    response = client.post(
+        reverse("accounts:list-create"), _builder_post(shared_with_users=[outsider.pk])
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert SavedList.objects.count() == 0
+
+
+def test_unknown_default_sort_or_column_is_refused(client, supervisor, accounts):
+    client.force_login(supervisor)
+    for overrides in ({"default_sort": "password"}, {"columns": ["file_number", "bogus"]}):
+        response = client.post(reverse("accounts:list-create"), _builder_post(**overrides))
+        assert response.status_code == 200
+        assert "Select a valid choice" in response.content.decode()
+    assert SavedList.objects.count() == 0
+
+
+# --- sharing, editing, deleting ------------------------------------------------------------
+
+
+@pytest.fixture
+def shared_list(supervisor, collector):
+    return SavedListFactory(
+        owner=supervisor,
+        name="Big NY",
+        filter_query="state=NY&balance_min=100",
+        default_sort="-current_balance",
+        columns=["file_number", "current_balance"],
+        shared_with_users=[collector],
+    )
+
+
+def test_owner_edits_the_list(client, supervisor, shared_list, accounts):
+    client.force_login(supervisor)
+    response = client.get(reverse("accounts:list-edit", args=[shared_list.pk]))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Edit list “Big NY”" in content
+    assert "<strong>2</strong> accounts found" in content  # the list's filters
+    assert '<option value="NY" selected>' in content
+
+    response = client.post(
+        reverse("accounts:list-edit", args=[shared_list.pk]),
+        _builder_post(name="Big NY and CA", state="", balance_min="400", columns=["debtor"]),
+    )
+    assert response.status_code == 302
+    shared_list.refresh_from_db()
+    assert shared_list.name == "Big NY and CA"
+    assert QueryDict(shared_list.filter_query).dict() == {"balance_min": "400"}
+    assert shared_list.columns == ["debtor"]
+    assert SavedList.objects.count() == 1
+    assert AuditEvent.objects.filter(action="saved_list.updated").count() == 1
+    page = get_grid(client, QueryDict(response.url.split("?", 1)[1]))
+    assert page.pks == [accounts["ca"].pk, accounts["ny_big"].pk]
+
+
+def test_owner_keeps_the_name_when_editing(client, supervisor, shared_list, accounts):
+    client.force_login(supervisor)
+    response = client.post(
+        reverse("accounts:list-edit", args=[shared_list.pk]), _builder_post(name="Big NY")
+    )
+    assert response.status_code == 302
+
+
+def test_owner_deletes_the_list(client, supervisor, shared_list):
+    client.force_login(supervisor)
+    response = client.post(reverse("accounts:list-delete", args=[shared_list.pk]))
+    assert response.status_code == 302
+    assert response.url == reverse("accounts:grid")
+    assert not SavedList.objects.filter(pk=shared_list.pk).exists()
+    assert AuditEvent.objects.filter(action="saved_list.deleted").count() == 1
+
+
+def test_user_it_is_shared_with_opens_it_but_cannot_change_it(
+    client, collector, shared_list, accounts
+):
+    client.force_login(collector)
+    page = get_grid(client, full=True)
+    assert reverse("accounts:list-open", args=[shared_list.pk]) in page.html
+    assert "Big NY" in page.html and "(shared by" in page.html
+
+    response = client.get(reverse("accounts:list-open", args=[shared_list.pk]))
+    assert response.status_code == 302
+    page = get_grid(client, QueryDict(response.url.split("?", 1)[1]))
+    assert page.pks == [accounts["ny_big"].pk, accounts["ny_mid"].pk]
+    assert page.headers == ["File Number", "Current Balance"]
+    assert "Shared by" in page.html
+    assert reverse("accounts:list-edit", args=[shared_list.pk]) not in page.html
+
+    assert client.get(reverse("accounts:list-edit", args=[shared_list.pk])).status_code == 403
+    response = client.post(
+        reverse("accounts:list-edit", args=[shared_list.pk]), _builder_post(name="Hijacked")
+    )
+    assert response.status_code == 403
+    assert client.post(reverse("accounts:list-delete", args=[shared_list.pk])).status_code == 403
+    shared_list.refresh_from_db()
+    assert shared_list.name == "Big NY"
+
+
+def test_user_of_a_shared_group_opens_it_but_cannot_change_it(
+    client, supervisor, company, collector_group, accounts
+):
+    saved = SavedListFactory(
+        owner=supervisor, name="Team list", shared_with_groups=[collector_group]
+    )
+    teammate = UserFactory(company=company, role=COLLECTOR)
+    client.force_login(teammate)
+    assert "Team list" in get_grid(client, full=True).html
+    assert client.get(reverse("accounts:list-open", args=[saved.pk])).status_code == 302
+    assert client.get(reverse("accounts:list-edit", args=[saved.pk])).status_code == 403
+    assert client.post(reverse("accounts:list-delete", args=[saved.pk])).status_code == 403
+    assert SavedList.objects.filter(pk=saved.pk).exists()
+
+
+def test_list_not_shared_is_invisible_to_a_colleague(client, supervisor, company, accounts):
+    saved = SavedListFactory(owner=supervisor, name="Private list")
+    colleague = UserFactory(company=company, role=SUPERVISOR)
+    client.force_login(colleague)
+    assert "Private list" not in get_grid(client, full=True).html
+    assert client.get(reverse("accounts:list-open", args=[saved.pk])).status_code == 404
+    assert client.get(reverse("accounts:list-edit", args=[saved.pk])).status_code == 404
+    page = get_grid(client, {"list": saved.pk})
+    assert page.notices == ["That saved list does not exist or is not shared with you."]
+
+
+def test_user_of_another_company_gets_404(client, supervisor, collector_group, outsider, accounts):
+    """Even in a group the list is shared with (groups are global roles)."""
+    saved = SavedListFactory(
+        owner=supervisor, name="Team list", shared_with_groups=[collector_group]
+    )
+    assert outsider.groups.filter(pk=collector_group.pk).exists()
+    client.force_login(outsider)
+    assert "Team list" not in get_grid(client, full=True).html
+    assert client.get(reverse("accounts:list-open", args=[saved.pk])).status_code == 404
+    assert client.get(reverse("accounts:list-edit", args=[saved.pk])).status_code == 404
+    assert (
+        client.post(reverse("accounts:list-edit", args=[saved.pk]), _builder_post()).status_code
+        == 404
+    )
+    assert client.post(reverse("accounts:list-delete", args=[saved.pk])).status_code == 404
+    assert SavedList.objects.filter(pk=saved.pk).exists()
+    page = get_grid(client, {"list": saved.pk, "state": "NY"})
+    assert page.notices == ["That saved list does not exist or is not shared with you."]
+    assert page.pks == [accounts["theirs"].pk]
+
+
+def test_shared_list_shows_only_the_viewers_accounts(client, outsider, other_company, accounts):
+    """A list's filters run against the viewer's own scope."""
+    owner = UserFactory(company=other_company, role=SUPERVISOR)
+    saved = SavedListFactory(owner=owner, filter_query="state=NY", shared_with_users=[outsider])
+    client.force_login(outsider)
+    response = client.get(reverse("accounts:list-open", args=[saved.pk]))
+    page = get_grid(client, QueryDict(response.url.split("?", 1)[1]))
+    assert page.pks == [accounts["theirs"].pk]
+
+
+# --- the live count ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params,expected",
+    [
+        ({}, "<strong>4</strong> accounts found"),
+        ({"state": "NY"}, "<strong>3</strong> accounts found"),
+        ({"state": "CA"}, "<strong>1</strong> account found"),
+        ({"state": "NY", "balance_min": "100"}, "<strong>2</strong> accounts found"),
+        ({"state": "WY"}, "<strong>0</strong> accounts found"),
+    ],
+)
+def test_list_count(client, supervisor, accounts, params, expected):
+    client.force_login(supervisor)
+    response = client.get(reverse("accounts:list-count"), params)
+    assert response.status_code == 200
+    assert expected in response.content.decode()
+
+
+def test_list_count_reports_bad_input(client, supervisor, accounts):
+    client.force_login(supervisor)
+    response = client.get(reverse("accounts:list-count"), {"state": "NY", "balance_min": "abc"})
+    content = response.content.decode()
+    assert "<strong>3</strong> accounts found" in content
+    assert "Balance from: Enter a number." in content
+
+
+def test_list_count_never_counts_another_company(client, outsider, accounts):
+    client.force_login(outsider)
+    response = client.get(reverse("accounts:list-count"), {"state": "NY"})
+    assert "<strong>1</strong> account found" in response.content.decode()
+
+
+def test_grid_lists_menu(client, supervisor, collector, shared_list, accounts):
+    own = SavedListFactory(owner=collector, name="Mine")
+    client.force_login(collector)
+    page = parse_grid(client.get(reverse("accounts:grid")))
+    menu = page.html.split('aria-label="Saved lists"', 1)[1].split("</ul>", 1)[0]
+    assert reverse("accounts:list-create") in menu
+    assert reverse("accounts:list-open", args=[own.pk]) in menu
+    assert reverse("accounts:list-open", args=[shared_list.pk]) in menu
+    assert menu.index("Big NY") < menu.index("Mine")
