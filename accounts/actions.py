@@ -9,7 +9,7 @@ import random
 from collections import defaultdict
 
 from django import forms
-from django.db.models import Q
+from django.utils import timezone
 
 from accounts.models import Account, AccountFlag, AccountStatus, Flag, User
 from accounts.roles import COLLECTOR
@@ -192,7 +192,7 @@ class ChangeStatusTo(BulkAction):
     permission = "accounts.change_account_status"
     order = 20
     form_class = ChangeStatusForm
-    chunk_size = 5000
+    chunk_size = 10000
     confirm_label = "Change"
 
     def parameters(self, form):
@@ -209,40 +209,50 @@ class ChangeStatusTo(BulkAction):
         if status is None or not status.is_active:
             outcomes.fail(ids, "The status was deactivated after confirming.")
             return outcomes
-        accounts = Account.objects.filter(pk__in=ids)
-        terminated = accounts.filter(
-            Q(status__category=AccountStatus.Category.TERMINATED) | Q(terminated_on__isnull=False)
+        # One read classifies the chunk; the writes then go by primary key.
+        terminated, already, changing, entering_default = [], [], [], []
+        rows = Account.objects.filter(pk__in=ids).values_list(
+            "pk", "status_id", "status__category", "terminated_on", "default_date"
         )
-        outcomes.skip(terminated.values_list("pk", flat=True), "Account is terminated")
-        outcomes.skip(
-            accounts.filter(status=status)
-            .exclude(pk__in=terminated.values("pk"))
-            .values_list("pk", flat=True),
-            f"Already {status.name}",
-        )
-        changing = accounts.exclude(pk__in=terminated.values("pk")).exclude(status=status)
+        sets_default_date = status.category == AccountStatus.Category.DEFAULT
+        for pk, status_id, category, terminated_on, default_date in rows:
+            if category == AccountStatus.Category.TERMINATED or terminated_on is not None:
+                terminated.append(pk)
+            elif status_id == status.pk:
+                already.append(pk)
+            else:
+                changing.append(pk)
+                if sets_default_date and default_date is None:
+                    entering_default.append(pk)
+        outcomes.skip(terminated, "Account is terminated")
+        outcomes.skip(already, f"Already {status.name}")
         actor = operation.created_by
-        if status.category == AccountStatus.Category.DEFAULT:
-            entering = changing.filter(default_date__isnull=True)
-            today = operation.created_at.date()
-            record_field_change(
-                actor=actor,
-                action="account.default_date_set",
-                queryset=entering,
-                field="default_date",
-                new_value=today,
-                bulk_operation=operation,
-            )
-            entering.update(default_date=today)
+        # Audit first: the INSERT ... SELECT reads the values before the change.
         record_field_change(
             actor=actor,
             action="account.status_changed",
-            queryset=changing,
+            queryset=Account.objects.filter(pk__in=changing),
             field="status",
             new_value=status.pk,
             bulk_operation=operation,
         )
-        changing.update(status=status)
+        today = timezone.localdate()  # the day the accounts enter default
+        if entering_default:
+            record_field_change(
+                actor=actor,
+                action="account.default_date_set",
+                queryset=Account.objects.filter(pk__in=entering_default),
+                field="default_date",
+                new_value=today,
+                bulk_operation=operation,
+            )
+            # Status and default date in one statement: one new row version.
+            Account.objects.filter(pk__in=entering_default).update(
+                status=status, default_date=today
+            )
+        rest = sorted(set(changing) - set(entering_default))
+        if rest:
+            Account.objects.filter(pk__in=rest).update(status=status)
         return outcomes
 
 
@@ -368,7 +378,7 @@ class UpdateStage(BulkAction):
     permission = "accounts.update_account_stage"
     order = 40
     form_class = StageForm
-    chunk_size = 5000
+    chunk_size = 10000
     confirm_label = "Update"
 
     def describe(self, parameters):

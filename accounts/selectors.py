@@ -117,4 +117,18 @@ def account_page_context(user, account: Account) -> dict:
         "payments": Payment.objects.filter(account=account).order_by("-received_at")[:20],
         "notes": account.notes.select_related("note_type", "author")[:20],
         "alerts": account.alerts.filter(is_active=True),
+        "history": account_history(user, account),
     }
+
+
+def account_history(user, account: Account):
+    """The account's audit trail, newest first, for users who may read audit."""
+    from bulkops.models import AuditEvent
+
+    if not user.has_perm("bulkops.view_auditevent"):
+        return None
+    return (
+        AuditEvent.objects.filter(object_type="accounts.account", object_id=account.pk)
+        .select_related("actor")
+        .order_by("-occurred_at", "-pk")[:100]
+    )

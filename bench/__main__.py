@@ -285,12 +285,149 @@ def bench_select_all(repeat: int) -> list[dict]:
     return results
 
 
+def bench_change_status(repeat_grid: int = 5) -> dict:
+    """Change Status To on every account, audit included, end to end: the
+    confirmation's snapshot, then a worker process running every chunk. The
+    grid is requested meanwhile. Baseline: the same change as hand-written
+    set-based SQL (UPDATE + INSERT ... SELECT of the audit rows), rolled back.
+    The original statuses are restored from the audit trail afterwards, so the
+    bench can run again on the same data."""
+    import subprocess
+    import threading
+
+    from django.db import connection, transaction
+    from django.http import QueryDict
+    from django.test import Client as HttpClient
+
+    from accounts.models import Account, AccountStatus, User
+    from bulkops.models import AuditEvent, BulkOperation
+    from bulkops.selection import Selection
+    from bulkops.services import start_operation
+
+    operator, _ = User.objects.get_or_create(
+        username="bench.operator", defaults={"is_superuser": True, "is_staff": True}
+    )
+    target = AccountStatus.objects.get(name="Active")
+    total = Account.objects.count()
+    changing = Account.objects.exclude(status=target).count()
+
+    # Baseline first: the same change in two statements, rolled back.
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO bulkops_auditevent
+                (occurred_at, actor_id, action, object_type, object_id, changes, bulk_operation_id)
+            SELECT now(), %s, 'account.status_changed', 'accounts.account', a.id,
+                   json_build_object('status', json_build_array(a.status_id, %s)), NULL
+            FROM accounts_account a
+            JOIN accounts_accountstatus s ON s.id = a.status_id
+            WHERE a.status_id <> %s AND s.category <> 'terminated' AND a.terminated_on IS NULL
+            """,
+            [operator.pk, target.pk, target.pk],
+        )
+        cursor.execute(
+            """
+            UPDATE accounts_account a SET status_id = %s
+            FROM accounts_accountstatus s
+            WHERE s.id = a.status_id AND a.status_id <> %s
+              AND s.category <> 'terminated' AND a.terminated_on IS NULL
+            """,
+            [target.pk, target.pk],
+        )
+        baseline_rows = cursor.rowcount
+        baseline_seconds = time.perf_counter() - started
+        transaction.set_rollback(True)
+
+    # The engine, end to end.
+    selection = Selection.for_filters(QueryDict()).select_all()
+    started = time.perf_counter()
+    operation = start_operation(
+        user=operator,
+        action_key="change_status",
+        selection=selection,
+        confirmed_count=total,
+        data={"status": str(target.pk)},
+        idempotency_key=f"bench-{time.time_ns()}",
+    )
+    snapshot_seconds = time.perf_counter() - started
+    grid_client = HttpClient()
+    grid_client.force_login(User.objects.get(username="northwind.supervisor"))
+    grid_samples: list[float] = []
+    done = threading.Event()
+
+    def poll_grid():
+        from django.db import connections
+
+        while not done.is_set():
+            t0 = time.perf_counter()
+            grid_client.get("/accounts/?sort=-current_balance")
+            grid_samples.append((time.perf_counter() - t0) * 1000)
+            done.wait(1.0)
+        connections.close_all()
+
+    poller = threading.Thread(target=poll_grid)
+    poller.start()
+    worker = subprocess.run(
+        [sys.executable, "-m", "bench.run_operation", str(operation.pk)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    engine_seconds = time.perf_counter() - started
+    done.set()
+    poller.join()
+    state, peak_mb = worker.stdout.split()[-2:]
+    operation.refresh_from_db()
+    audit_rows = AuditEvent.objects.filter(
+        bulk_operation=operation, action="account.status_changed"
+    ).count()
+
+    # Put the data back as it was, from the audit trail.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE accounts_account a SET status_id = (e.changes->'status'->>0)::bigint
+            FROM bulkops_auditevent e
+            WHERE e.bulk_operation_id = %s AND e.action = 'account.status_changed'
+              AND e.object_id = a.id
+            """,
+            [operation.pk],
+        )
+        AuditEvent.objects.filter(bulk_operation=operation).delete()
+        BulkOperation.objects.filter(pk=operation.pk).delete()
+    engine_rate = operation.succeeded / engine_seconds if engine_seconds else 0
+    baseline_rate = baseline_rows / baseline_seconds if baseline_seconds else 0
+    return {
+        "accounts": total,
+        "accounts_changed": operation.succeeded,
+        "skipped": operation.skipped,
+        "failed": operation.failed,
+        "final_state": state,
+        "audit_rows": audit_rows,
+        "end_to_end_seconds": round(engine_seconds, 1),
+        "snapshot_seconds": round(snapshot_seconds, 1),
+        "worker_peak_memory_mb": float(peak_mb),
+        "engine_accounts_per_second": round(engine_rate),
+        "raw_sql_seconds": round(baseline_seconds, 1),
+        "raw_sql_rows": baseline_rows,
+        "raw_sql_accounts_per_second": round(baseline_rate),
+        "throughput_vs_raw_sql": round(engine_rate / baseline_rate, 2) if baseline_rate else None,
+        "grid_while_running": _percentiles(grid_samples) if grid_samples else None,
+        "accounts_needing_change": changing,
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--accounts", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--reseed", action="store_true", help="Seed again even if seeded.")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "latest.json"))
+    parser.add_argument(
+        "--only", choices=["grid", "bulk"], help="Run one part (default: everything)."
+    )
     args = parser.parse_args(argv)
 
     _setup_django()
@@ -302,8 +439,11 @@ def main(argv=None):
         "machine": {"cpus": os.cpu_count()},
         "seed": ensure_seeded(args.accounts, args.reseed),
     }
-    report["grid"] = bench_grid(args.repeat)
-    report["select_all_count"] = bench_select_all(args.repeat)
+    if args.only in (None, "grid"):
+        report["grid"] = bench_grid(args.repeat)
+        report["select_all_count"] = bench_select_all(args.repeat)
+    if args.only in (None, "bulk"):
+        report["change_status_all_accounts"] = bench_change_status()
     text = json.dumps(report, indent=2)
     print(text)
     output = Path(args.output)

@@ -16,7 +16,14 @@ class BulkOperation(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     kind = models.CharField(max_length=50, db_index=True)
-    company = models.ForeignKey("accounts.Company", on_delete=models.PROTECT, related_name="+")
+    company = models.ForeignKey(
+        "accounts.Company",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty for an operation of the platform operator (superuser).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bulk_operations"
     )
@@ -31,6 +38,9 @@ class BulkOperation(models.Model):
     skipped = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    cursor = models.BigIntegerField(
+        default=0, help_text="Items up to this account id have been through a chunk."
+    )
     seed = models.BigIntegerField(
         default=0, help_text="Seeds any random draw of the action (Assign To), for reproducibility."
     )
@@ -95,7 +105,9 @@ class BulkOperationItem(models.Model):
         FAILED = "failed", "Failed"
 
     operation = models.ForeignKey(BulkOperation, on_delete=models.CASCADE, related_name="items")
-    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
     argument = models.CharField(
         max_length=64, blank=True, help_text="Per-account parameter, e.g. the drawn collector."
@@ -104,14 +116,11 @@ class BulkOperationItem(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # One index only: chunks are read by (operation, account) ranges after
+        # the operation's cursor, so writing an outcome changes no indexed
+        # column and PostgreSQL can update the row in place (HOT).
         constraints = [
             models.UniqueConstraint(fields=["operation", "account"], name="bulkop_item_unique"),
-        ]
-        indexes = [
-            models.Index(
-                fields=["operation", "outcome", "account"], name="bulkop_item_outcome_idx"
-            ),
-            models.Index(fields=["account", "outcome"], name="bulkop_item_account_idx"),
         ]
 
     def __str__(self):
