@@ -87,6 +87,11 @@ class BulkAction:
     def apply(self, items: list[ChunkItem], operation: BulkOperation) -> Outcomes:
         raise NotImplementedError
 
+    def finish(self, operation: BulkOperation) -> None:
+        """Called once, in the last transaction, when no item is pending
+        (e.g. to assemble an export from its per-chunk parts). Raising marks
+        the operation failed with the error; the chunks stay applied."""
+
 
 def register(action_class: type[BulkAction]) -> type[BulkAction]:
     """Class decorator: make an action available to the toolbar and engine."""

@@ -365,9 +365,19 @@ def process_next_chunk(operation_id: int) -> str:
             operation.status = (
                 BulkOperation.Status.FAILED if operation.failed else BulkOperation.Status.SUCCEEDED
             )
+            if action is not None:
+                try:
+                    with transaction.atomic():
+                        action.finish(operation)
+                except Exception as exc:
+                    logger.exception("bulk operation %s: finish failed", operation_id)
+                    operation.status = BulkOperation.Status.FAILED
+                    operation.error = f"{type(exc).__name__}: {exc}"[:1000]
             operation.finished_at = now
             operation.heartbeat_at = now
-            operation.save(update_fields=["status", "started_at", "finished_at", "heartbeat_at"])
+            operation.save(
+                update_fields=["status", "started_at", "finished_at", "heartbeat_at", "error"]
+            )
             return "finished"
         ids = [account_id for account_id, _ in pending]
         if action is None:
