@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
@@ -109,7 +110,10 @@ def record_field_change(
     # ("pk", field), not by its column ("id", "status_id"): refer to those.
     column = connection.ops.quote_name(field)
     pk_column = connection.ops.quote_name("pk")
-    inner_sql, inner_params = queryset.values_list("pk", field).query.sql_with_params()
+    try:
+        inner_sql, inner_params = queryset.values_list("pk", field).query.sql_with_params()
+    except EmptyResultSet:  # e.g. pk__in=[]: nothing changes, nothing to record
+        return 0
     after = json.dumps(_jsonable(new_value))
     if connection.vendor == "postgresql":
         changes_sql = "json_build_object(%s, json_build_array(sub.{col}, %s::json))"
@@ -143,6 +147,7 @@ logger = logging.getLogger(__name__)
 
 STALE_AFTER_SECONDS = 60
 CANCELLED_REASON = "Cancelled before it was processed"
+ANALYZE_AFTER_ROWS = 10_000
 
 
 class OperationRefused(Exception):
@@ -178,6 +183,9 @@ def snapshot_items(operation: BulkOperation, queryset, *, arguments=None) -> int
             for account_id, argument in arguments
         ]
         BulkOperationItem.objects.bulk_create(rows, batch_size=5000)
+        if connection.vendor == "postgresql" and len(rows) > ANALYZE_AFTER_ROWS:
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {BulkOperationItem._meta.db_table}")
         return len(rows)
     select_sql, select_params = queryset.order_by().values_list("pk").query.sql_with_params()
     table = BulkOperationItem._meta.db_table
@@ -187,7 +195,12 @@ def snapshot_items(operation: BulkOperation, queryset, *, arguments=None) -> int
             f"SELECT %s, sub.pk, %s, '', '' FROM ({select_sql}) sub",
             [operation.pk, BulkOperationItem.Outcome.PENDING, *select_params],
         )
-        return cursor.rowcount
+        inserted = cursor.rowcount
+        if connection.vendor == "postgresql" and inserted > ANALYZE_AFTER_ROWS:
+            # Fresh statistics, or the planner takes a million new rows for an
+            # empty table and scans it whole for every chunk.
+            cursor.execute(f"ANALYZE {table}")
+        return inserted
 
 
 def _serialise_starts(company_id) -> None:

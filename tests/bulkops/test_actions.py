@@ -644,3 +644,14 @@ def test_assign_to_refuses_an_unknown_credit_option(supervisor, company, people)
 
 def test_assign_form_lists_only_the_companys_active_collectors(supervisor, people):
     assert AssignToForm(user=supervisor).collectors == [people["alice"], people["bob"]]
+
+
+def test_change_status_of_a_chunk_already_in_that_status_skips_all(supervisor, company, statuses):
+    """Nothing to change in the chunk: every account is skipped, none fails."""
+    accounts = create_accounts(4, company=company, status=statuses["default"])
+    operation = run(supervisor, "change_status", accounts, {"status": statuses["default"].pk})
+    operation.refresh_from_db()
+    assert (operation.succeeded, operation.skipped, operation.failed) == (0, 4, 0)
+    assert operation.status == BulkOperation.Status.SUCCEEDED
+    assert {outcome_of(operation, a)[1] for a in accounts} == {f"Already {statuses['default'].name}"}
+    assert audit(operation, "account.status_changed") == {}

@@ -297,3 +297,17 @@ def test_record_field_change_on_an_empty_queryset_writes_nothing(statuses):
     )
     assert written == 0
     assert AuditEvent.objects.count() == 0
+
+
+def test_record_field_change_on_an_empty_id_list_writes_nothing(statuses):
+    """``pk__in=[]`` cannot even be compiled to SQL (EmptyResultSet): a chunk
+    with nothing to change must not fail because of it."""
+    written = record_field_change(
+        actor=None,
+        action="bulk.change_status",
+        queryset=Account.objects.filter(pk__in=[]),
+        field="status",
+        new_value=statuses["closed"],
+    )
+    assert written == 0
+    assert AuditEvent.objects.count() == 0
