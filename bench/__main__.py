@@ -373,8 +373,9 @@ def bench_change_status(repeat_grid: int = 5) -> dict:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        check=True,
     )
+    if worker.returncode:
+        raise RuntimeError(f"the worker process failed:\n{worker.stderr[-3000:]}")
     engine_seconds = time.perf_counter() - started
     done.set()
     poller.join()
@@ -384,7 +385,8 @@ def bench_change_status(repeat_grid: int = 5) -> dict:
         bulk_operation=operation, action="account.status_changed"
     ).count()
 
-    # Put the data back as it was, from the audit trail.
+    # Put the data back as it was, from the audit trail (committed on its
+    # own: the clean-up after it must not be able to undo it).
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             """
@@ -395,6 +397,7 @@ def bench_change_status(repeat_grid: int = 5) -> dict:
             """,
             [operation.pk],
         )
+    with transaction.atomic():
         AuditEvent.objects.filter(bulk_operation=operation).delete()
         BulkOperation.objects.filter(pk=operation.pk).delete()
     engine_rate = operation.succeeded / engine_seconds if engine_seconds else 0
