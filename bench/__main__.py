@@ -422,6 +422,114 @@ def bench_change_status(repeat_grid: int = 5) -> dict:
     }
 
 
+EXPORT_COLUMNS = [
+    "file_number", "client", "portfolio", "account_number", "debtor", "status",
+    "current_balance", "assigned_to", "email", "phone",
+]  # fmt: skip
+EXPORT_MASKED = ["account_number", "debtor", "email", "phone"]
+
+# The same columns, masked the same way, as PostgreSQL's own COPY.
+COPY_SQL = """
+COPY (
+    SELECT a.file_number, c.name, p.name, '****' || right(a.account_number, 4),
+           left(d.first_name, 1) || '. ' || left(d.last_name, 1) || '.', s.name,
+           a.current_balance, coalesce(u.first_name || ' ' || u.last_name, ''),
+           (SELECT left(e.address, 1) || '***@' || split_part(e.address, '@', 2)
+              FROM accounts_debtoremail e WHERE e.debtor_id = a.debtor_id AND e.is_primary LIMIT 1),
+           (SELECT '***-***-' || right(ph.number, 4)
+              FROM accounts_debtorphone ph WHERE ph.debtor_id = a.debtor_id AND ph.is_primary LIMIT 1)
+    FROM accounts_account a
+    JOIN accounts_client c ON c.id = a.client_id
+    JOIN accounts_portfolio p ON p.id = a.portfolio_id
+    JOIN accounts_debtor d ON d.id = a.debtor_id
+    JOIN accounts_accountstatus s ON s.id = a.status_id
+    LEFT JOIN accounts_user u ON u.id = a.assigned_to_id
+    ORDER BY a.id
+) TO STDOUT WITH (FORMAT csv, HEADER)
+"""
+
+
+def _run_export(file_format: str) -> dict:
+    """Export every account through the engine, in a worker process."""
+    import subprocess
+
+    from django.core.files.storage import default_storage
+    from django.http import QueryDict
+
+    from accounts.models import Account, User
+    from bulkops.models import BulkOperation
+    from bulkops.selection import Selection
+    from bulkops.services import start_operation
+
+    operator, _ = User.objects.get_or_create(
+        username="bench.operator", defaults={"is_superuser": True, "is_staff": True}
+    )
+    total = Account.objects.count()
+    started = time.perf_counter()
+    operation = start_operation(
+        user=operator,
+        action_key="export",
+        selection=Selection.for_filters(QueryDict()).select_all(),
+        confirmed_count=total,
+        data={"format": file_format, "columns": EXPORT_COLUMNS, "mask": EXPORT_MASKED},
+        idempotency_key=f"bench-export-{time.time_ns()}",
+    )
+    worker = subprocess.run(
+        [sys.executable, "-m", "bench.run_operation", str(operation.pk)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if worker.returncode:
+        raise RuntimeError(f"the worker process failed:\n{worker.stderr[-3000:]}")
+    seconds = time.perf_counter() - started
+    state, peak_mb = worker.stdout.split()[-2:]
+    operation.refresh_from_db()
+    export_file = operation.export_file if hasattr(operation, "export_file") else None
+    size = None
+    if export_file is not None and export_file.name and default_storage.exists(export_file.name):
+        size = default_storage.size(export_file.name)
+        default_storage.delete(export_file.name)
+    result = {
+        "rows": operation.succeeded,
+        "status": operation.status,
+        "seconds": round(seconds, 1),
+        "worker_peak_memory_mb": float(peak_mb),
+        "file_bytes": size,
+        "final_state": state,
+    }
+    BulkOperation.objects.filter(pk=operation.pk).delete()
+    return result
+
+
+def bench_export() -> dict:
+    """CSV (masked) and .xlsx of every account, against PostgreSQL's COPY of
+    the same columns measured in the same run."""
+    from django.db import connection
+
+    class Sink:
+        size = 0
+
+        def write(self, data):
+            Sink.size += len(data)
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.cursor.copy_expert(COPY_SQL, Sink())
+    copy_seconds = time.perf_counter() - started
+    csv_result = _run_export("csv")
+    xlsx_result = _run_export("xlsx")
+    return {
+        "columns": EXPORT_COLUMNS,
+        "masked": EXPORT_MASKED,
+        "postgres_copy_seconds": round(copy_seconds, 1),
+        "postgres_copy_bytes": Sink.size,
+        "csv": csv_result,
+        "csv_vs_copy_ratio": round(csv_result["seconds"] / copy_seconds, 2),
+        "xlsx": xlsx_result,
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--accounts", type=int, default=1_000_000)
@@ -429,7 +537,7 @@ def main(argv=None):
     parser.add_argument("--reseed", action="store_true", help="Seed again even if seeded.")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "latest.json"))
     parser.add_argument(
-        "--only", choices=["grid", "bulk"], help="Run one part (default: everything)."
+        "--only", choices=["grid", "bulk", "export"], help="Run one part (default: everything)."
     )
     args = parser.parse_args(argv)
 
@@ -447,6 +555,8 @@ def main(argv=None):
         report["select_all_count"] = bench_select_all(args.repeat)
     if args.only in (None, "bulk"):
         report["change_status_all_accounts"] = bench_change_status()
+    if args.only in (None, "export"):
+        report["export_all_accounts"] = bench_export()
     text = json.dumps(report, indent=2)
     print(text)
     output = Path(args.output)

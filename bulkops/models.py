@@ -116,12 +116,14 @@ class BulkOperationItem(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        # One index only: chunks are read by (operation, account) ranges after
-        # the operation's cursor, so writing an outcome changes no indexed
+        # Chunks are read by (operation, account) ranges after the operation's
+        # cursor, so the outcome needs no index: writing one changes no indexed
         # column and PostgreSQL can update the row in place (HOT).
         constraints = [
             models.UniqueConstraint(fields=["operation", "account"], name="bulkop_item_unique"),
         ]
+        # Deleting an account cascades here; outcome writes never touch it.
+        indexes = [models.Index(fields=["account"], name="bulkop_item_account_idx")]
 
     def __str__(self):
         return f"{self.operation_id}/{self.account_id}: {self.outcome}"
@@ -166,3 +168,89 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"{self.worker} at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- exports (the Export action: bulkops.exports) ---------------------------------------
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    XLSX = "xlsx", "Excel (XLSX)"
+
+
+class ExportTemplate(models.Model):
+    """A saved choice of export format and columns (with their order and
+    mask flags), private to its owner or shared with the owner's company."""
+
+    name = models.CharField("Template name", max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_templates"
+    )
+    company = models.ForeignKey(
+        "accounts.Company", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    shared = models.BooleanField(
+        "Shared with my company", default=False, help_text="Private to the owner unless shared."
+    )
+    format = models.CharField(max_length=10, choices=ExportFormat.choices, default="csv")
+    columns = models.JSONField(
+        default=list, help_text='The columns in order: [{"key": "file_number", "mask": false}, ...]'
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="export_template_unique_name"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class ExportFile(models.Model):
+    """The assembled file of one export operation, in the default storage."""
+
+    operation = models.OneToOneField(
+        BulkOperation, on_delete=models.CASCADE, related_name="export_file"
+    )
+    name = models.CharField(max_length=255, help_text="The file's name in the default storage.")
+    format = models.CharField(max_length=10, choices=ExportFormat.choices)
+    rows = models.PositiveIntegerField(default=0, help_text="Data rows, without headers.")
+    size = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(help_text="The download link stops working then.")
+
+    class Meta:
+        permissions = [
+            ("download_any_export", "Can download the exports of anyone in the company"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires_at
+
+
+class ExportPart(models.Model):
+    """One chunk's rows, written in the chunk's transaction: a chunk that is
+    rolled back leaves no row (its file, if any, is overwritten when the chunk
+    is redone, or deleted at the end), so the file holds each account once."""
+
+    operation = models.ForeignKey(BulkOperation, on_delete=models.CASCADE, related_name="+")
+    first_account_id = models.BigIntegerField()
+    name = models.CharField(max_length=255)
+    rows = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operation", "first_account_id"], name="export_part_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name

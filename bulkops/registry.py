@@ -67,9 +67,14 @@ class BulkAction:
     form_class: type[forms.Form] = forms.Form
     chunk_size: int = 2000
     confirm_label: str = "Confirm"
+    # An action that only reads accounts (Export) neither waits for nor blocks
+    # the operations that change them.
+    changes_accounts: bool = True
 
     def get_form(self, data=None, *, user, selected_count: int | None = None) -> forms.Form:
-        return self.form_class(data, user=user, selected_count=selected_count)
+        # Own ids: the dialog sits on the grid page, whose filter form already
+        # uses Django's default ids (id_status, id_stage, ...).
+        return self.form_class(data, user=user, selected_count=selected_count, auto_id="bulk_%s")
 
     def parameters(self, form: forms.Form) -> dict[str, Any]:
         """JSON-serialisable parameters stored on the operation."""

@@ -216,9 +216,14 @@ def _serialise_starts(company_id) -> None:
 
 def _overlapping_operation(operation: BulkOperation) -> BulkOperation | None:
     """Another queued or running operation that still has pending work on one
-    of this operation's accounts."""
+    of this operation's accounts (read-only actions neither clash nor block)."""
     from bulkops.models import BulkOperationItem
+    from bulkops.registry import all_actions, get_action
 
+    action = get_action(operation.kind)
+    if action is not None and not action.changes_accounts:
+        return None
+    read_only = [a.key for a in all_actions() if not a.changes_accounts]
     mine = BulkOperationItem.objects.filter(
         operation=operation, outcome=BulkOperationItem.Outcome.PENDING
     ).values("account_id")
@@ -229,6 +234,7 @@ def _overlapping_operation(operation: BulkOperation) -> BulkOperation | None:
             operation__status__in=BulkOperation.ACTIVE,
         )
         .exclude(operation=operation)
+        .exclude(operation__kind__in=read_only)
         .values_list("operation_id", flat=True)
         .first()
     )

@@ -14,4 +14,18 @@ urlpatterns = [
     path("<int:pk>/items.csv", views.operation_items_csv, name="operation-items-csv"),
     path("<int:pk>/cancel/", views.operation_cancel, name="operation-cancel"),
     path("<int:pk>/retry/", views.operation_retry, name="operation-retry"),
+    path("<int:pk>/download/", views.export_download, name="export-download"),
+    path("exports/fields/", views.export_fields, name="export-fields"),
+    path("exports/templates/", views.export_templates, name="export-templates"),
+    path("exports/templates/save/", views.export_template_save, name="export-template-save"),
+    path(
+        "exports/templates/<int:pk>/share/",
+        views.export_template_share,
+        name="export-template-share",
+    ),
+    path(
+        "exports/templates/<int:pk>/delete/",
+        views.export_template_delete,
+        name="export-template-delete",
+    ),
 ]

@@ -653,5 +653,7 @@ def test_change_status_of_a_chunk_already_in_that_status_skips_all(supervisor, c
     operation.refresh_from_db()
     assert (operation.succeeded, operation.skipped, operation.failed) == (0, 4, 0)
     assert operation.status == BulkOperation.Status.SUCCEEDED
-    assert {outcome_of(operation, a)[1] for a in accounts} == {f"Already {statuses['default'].name}"}
+    assert {outcome_of(operation, a)[1] for a in accounts} == {
+        f"Already {statuses['default'].name}"
+    }
     assert audit(operation, "account.status_changed") == {}

@@ -5,6 +5,9 @@ import os
 
 import pytest
 
+# A real Celery worker on the test's (and so the live server's) database.
+from tests.bulkops.conftest import celery_worker, celery_workers  # noqa: F401
+
 # Playwright's sync API runs an asyncio loop in the test thread; Django's ORM
 # refuses to run there unless told the (synchronous) use is deliberate.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"

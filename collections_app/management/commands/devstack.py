@@ -126,7 +126,13 @@ class Command(BaseCommand):
         for name in ("web", "beat", "worker"):
             process = processes.get(name)
             if process and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                # The worker's main process only: it then lets its pool finish
+                # the running task (a warm shutdown); its whole group would
+                # kill the task mid-chunk.
+                if name == "worker":
+                    process.send_signal(signal.SIGTERM)
+                else:
+                    os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for process in processes.values():
             remaining = max(0.1, deadline - time.monotonic())
