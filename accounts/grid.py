@@ -64,20 +64,8 @@ class GridState:
         matching = filterset.qs
         state = cls(selection=selection, query=querydict.urlencode(), toolbar=toolbar_for(user))
         state.total = matching.count()
-        state.selected = _selected_count(user, selection, matching, state.total)
+        state.selected = selection.count(user, matching_count=state.total)
         return state
-
-
-def _selected_count(user, selection: Selection, matching, total: int) -> int:
-    if selection.all_matching:
-        # total minus the exclusions that are still among the matching rows:
-        # a primary-key lookup, not a second scan of the whole set.
-        if not selection.excluded:
-            return total
-        return total - matching.filter(pk__in=selection.excluded).count()
-    if not selection.ids:
-        return 0
-    return accounts_visible_to(user).filter(pk__in=selection.ids).count()
 
 
 def _sort_keys(table: AccountTable) -> dict[str, tuple[str, ...]]:
@@ -172,7 +160,7 @@ def build_grid(user, querydict: QueryDict, *, selection: Selection) -> GridState
     table = make_table(rows)
     state.table = table
     state.rows = table.body()
-    state.selected = _selected_count(user, selection, matching, state.total)
+    state.selected = selection.count(user, matching_count=state.total)
     state.toolbar = toolbar_for(user)
     state.headers = [
         {

@@ -280,7 +280,7 @@ def start_operation(
     try:
         with transaction.atomic():
             _serialise_starts(user.company_id)
-            count = queryset.count()
+            count = selection.count(user)
             if count == 0:
                 raise OperationRefused("No accounts are selected.")
             if count != confirmed_count:

@@ -276,6 +276,9 @@ class RacingSelection:
         self.rival()
         return self.inner.resolve(user)
 
+    def count(self, user, **kwargs):
+        return self.inner.count(user, **kwargs)
+
     def to_dict(self):
         return self.inner.to_dict()
 
