@@ -155,6 +155,10 @@ def operation_progress(request, pk):
     response = render(request, "bulkops/_progress.html", {"operation": operation})
     if not operation.is_active:
         response.status_code = HTMX_STOP_POLLING
+        if request.htmx:
+            # The page around the bar (outcomes, Cancel) was rendered while it
+            # ran: reload it once to show the final state.
+            response["HX-Refresh"] = "true"
     return response
 
 

@@ -812,3 +812,19 @@ def test_an_operations_audit_trail_end_to_end(as_supervisor, supervisor, account
     assert sorted(e.object_id for e in events) == sorted(a.pk for a in accounts[:3])
     assert {(e.actor_id, e.bulk_operation_id) for e in events} == {(supervisor.pk, operation.pk)}
     assert all(e.changes == {"stage": ["not_set", "sent"]} for e in events)
+
+
+def test_progress_refreshes_the_page_once_when_the_operation_has_finished(client, supervisor):
+    """The outcomes table and the Cancel button were rendered while the
+    operation ran; when the polled bar turns final the page reloads."""
+    from tests.factories import BulkOperationFactory
+
+    operation = BulkOperationFactory(
+        created_by=supervisor, company=supervisor.company, status="succeeded", total=1, processed=1
+    )
+    client.force_login(supervisor)
+    url = reverse("bulkops:operation-progress", args=[operation.pk])
+    polled = client.get(url, HTTP_HX_REQUEST="true")
+    assert polled.status_code == 286 and polled["HX-Refresh"] == "true"
+    plain = client.get(url)
+    assert plain.status_code == 286 and "HX-Refresh" not in plain
