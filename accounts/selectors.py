@@ -127,7 +127,9 @@ def account_history(user, account: Account):
 
     if not user.has_perm("bulkops.view_auditevent"):
         return None
-    return (
+    from bulkops.selectors import with_readable_changes
+
+    return with_readable_changes(
         AuditEvent.objects.filter(object_type="accounts.account", object_id=account.pk)
         .select_related("actor")
         .order_by("-occurred_at", "-pk")[:100]

@@ -55,3 +55,34 @@ def audit_events_visible_to(user):
         | models.Q(bulk_operation__company_id=user.company_id)
         | models.Q(actor__company_id=user.company_id)
     )
+
+
+def with_readable_changes(events):
+    """Give each audit event ``readable_changes``: [(field, before, after)]
+    with foreign keys shown by name, one query per kind of reference for the
+    whole page rather than per event."""
+    from accounts.models import AccountStatus, User
+
+    events = list(events)
+    references = {"status": AccountStatus, "assigned_to": User, "credited_to": User}
+    wanted: dict[str, set] = {field: set() for field in references}
+    for event in events:
+        for field, change in (event.changes or {}).items():
+            if field in references and isinstance(change, list):
+                wanted[field].update(v for v in change if isinstance(v, int))
+    names: dict[str, dict] = {}
+    for field, ids in wanted.items():
+        model = references[field]
+        names[field] = {obj.pk: str(obj) for obj in model.objects.filter(pk__in=ids)} if ids else {}
+    for event in events:
+        readable = []
+        for field, change in (event.changes or {}).items():
+            before, after = (
+                (change + [None, None])[:2] if isinstance(change, list) else (None, change)
+            )
+            if field in names:
+                before = names[field].get(before, before)
+                after = names[field].get(after, after)
+            readable.append((field.replace("_", " "), before, after))
+        event.readable_changes = readable
+    return events

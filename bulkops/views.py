@@ -222,6 +222,7 @@ def audit_log(request):
     page = Paginator(filterset.qs.order_by("-occurred_at", "-pk"), 50).get_page(
         request.GET.get("page")
     )
+    page.object_list = selectors.with_readable_changes(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     return render(

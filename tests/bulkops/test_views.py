@@ -828,3 +828,29 @@ def test_progress_refreshes_the_page_once_when_the_operation_has_finished(client
     assert polled.status_code == 286 and polled["HX-Refresh"] == "true"
     plain = client.get(url)
     assert plain.status_code == 286 and "HX-Refresh" not in plain
+
+
+def test_the_audit_log_names_statuses_and_collectors(client, supervisor):
+    """Foreign keys in an audit event read as names, not ids."""
+    from accounts.models import AccountStatus
+    from bulkops.models import AuditEvent
+
+    old = AccountStatus.objects.create(name="Payment Plan", category="active")
+    new = AccountStatus.objects.create(name="Legal Review", category="default")
+    collector = UserFactory(
+        company=supervisor.company, role="Collector", first_name="Cara", last_name="Lind"
+    )
+    account = create_accounts(1, company=supervisor.company)[0]
+    AuditEvent.objects.create(
+        actor=supervisor,
+        action="account.status_changed",
+        object_type="accounts.account",
+        object_id=account.pk,
+        changes={"status": [old.pk, new.pk], "assigned_to": [None, collector.pk]},
+    )
+    client.force_login(supervisor)
+    page = client.get(reverse("bulkops:audit-log")).content.decode()
+    assert "Payment Plan → Legal Review" in page
+    assert "— → Cara Lind" in page
+    account_page = client.get(reverse("accounts:detail", args=[account.pk])).content.decode()
+    assert "Payment Plan → Legal Review" in account_page
