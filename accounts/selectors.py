@@ -52,9 +52,11 @@ def grid_columns_for(user) -> list[str]:
     return list(columns) if columns else list(DEFAULT_COLUMNS)
 
 
-def company_users(user) -> QuerySet[User]:
-    """Active users of the user's company (for sharing and assignment)."""
-    queryset = User.objects.filter(is_active=True)
+def company_users(user, *, active_only: bool = True) -> QuerySet[User]:
+    """Users of the user's company (all companies for the platform operator):
+    the active ones for sharing and assignment, all of them for filtering
+    history (someone who left still appears in the audit)."""
+    queryset = User.objects.filter(is_active=True) if active_only else User.objects.all()
     if not user.is_superuser:
         queryset = queryset.filter(company_id=user.company_id)
     return queryset.order_by("last_name", "first_name", "username")

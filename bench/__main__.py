@@ -285,6 +285,23 @@ def bench_select_all(repeat: int) -> list[dict]:
     return results
 
 
+def _run_in_worker_process(operation_id: int) -> tuple[str, str]:
+    """Run an operation to its end in a separate process, as a worker would;
+    returns its final state and peak memory (MB)."""
+    import subprocess
+
+    worker = subprocess.run(
+        [sys.executable, "-m", "bench.run_operation", str(operation_id)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if worker.returncode:
+        raise RuntimeError(f"the worker process failed:\n{worker.stderr[-3000:]}")
+    state, peak_mb = worker.stdout.split()[-2:]
+    return state, peak_mb
+
+
 def bench_change_status(repeat_grid: int = 5) -> dict:
     """Change Status To on every account, audit included, end to end: the
     confirmation's snapshot, then a worker process running every chunk. The
@@ -292,7 +309,6 @@ def bench_change_status(repeat_grid: int = 5) -> dict:
     set-based SQL (UPDATE + INSERT ... SELECT of the audit rows), rolled back.
     The original statuses are restored from the audit trail afterwards, so the
     bench can run again on the same data."""
-    import subprocess
     import threading
 
     from django.db import connection, transaction
@@ -368,18 +384,10 @@ def bench_change_status(repeat_grid: int = 5) -> dict:
 
     poller = threading.Thread(target=poll_grid)
     poller.start()
-    worker = subprocess.run(
-        [sys.executable, "-m", "bench.run_operation", str(operation.pk)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if worker.returncode:
-        raise RuntimeError(f"the worker process failed:\n{worker.stderr[-3000:]}")
+    state, peak_mb = _run_in_worker_process(operation.pk)
     engine_seconds = time.perf_counter() - started
     done.set()
     poller.join()
-    state, peak_mb = worker.stdout.split()[-2:]
     operation.refresh_from_db()
     audit_rows = AuditEvent.objects.filter(
         bulk_operation=operation, action="account.status_changed"
@@ -451,7 +459,6 @@ COPY (
 
 def _run_export(file_format: str) -> dict:
     """Export every account through the engine, in a worker process."""
-    import subprocess
 
     from django.core.files.storage import default_storage
     from django.http import QueryDict
@@ -474,16 +481,8 @@ def _run_export(file_format: str) -> dict:
         data={"format": file_format, "columns": EXPORT_COLUMNS, "mask": EXPORT_MASKED},
         idempotency_key=f"bench-export-{time.time_ns()}",
     )
-    worker = subprocess.run(
-        [sys.executable, "-m", "bench.run_operation", str(operation.pk)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if worker.returncode:
-        raise RuntimeError(f"the worker process failed:\n{worker.stderr[-3000:]}")
+    state, peak_mb = _run_in_worker_process(operation.pk)
     seconds = time.perf_counter() - started
-    state, peak_mb = worker.stdout.split()[-2:]
     operation.refresh_from_db()
     export_file = operation.export_file if hasattr(operation, "export_file") else None
     size = None

@@ -2,6 +2,7 @@ import django_filters
 from django import forms
 
 from accounts.models import User
+from accounts.selectors import company_users
 from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem
 from bulkops.registry import all_actions
 
@@ -28,12 +29,7 @@ class OperationFilter(django_filters.FilterSet):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.filters["kind"].extra["choices"] = [(a.key, a.label) for a in all_actions()]
-        users = (
-            User.objects.all()
-            if user.is_superuser
-            else User.objects.filter(company_id=user.company_id)
-        )
-        self.filters["created_by"].queryset = users.order_by("last_name", "first_name")
+        self.filters["created_by"].queryset = company_users(user, active_only=False)
 
 
 class ItemFilter(django_filters.FilterSet):
@@ -68,12 +64,7 @@ class AuditFilter(django_filters.FilterSet):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        users = (
-            User.objects.all()
-            if user.is_superuser
-            else User.objects.filter(company_id=user.company_id)
-        )
-        self.filters["actor"].queryset = users.order_by("last_name", "first_name")
+        self.filters["actor"].queryset = company_users(user, active_only=False)
 
     def filter_file_number(self, queryset, name, value):
         from accounts.models import Account
