@@ -47,21 +47,18 @@ def page(browser):
 @pytest.fixture
 def roles(transactional_db):
     """The role groups with their permissions. ``transactional_db`` flushes
-    every table after each test, so the groups the migration
-    ``accounts.0002_roles`` created are gone for the next live-server test;
-    recreate them from the migration's own permission lists."""
-    from django.contrib.auth.models import Group, Permission
+    every table after each test, so the groups the role migrations created
+    are gone for the next live-server test: run those migrations' own
+    functions again (one definition of each role, no copy here)."""
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
 
-    migration = importlib.import_module("accounts.migrations.0002_roles")
-    groups = {}
-    for role, codes in migration.ROLES.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        permissions = []
-        for code in codes:
-            app_label, codename = code.split(".")
-            permissions.append(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
-        group.permissions.set(permissions)
-        groups[role] = group
-    return groups
+    # The migrations expect historical models, as when they run in migrate.
+    apps = MigrationLoader(connection).project_state().apps
+    for module, function in (
+        ("accounts.migrations.0002_roles", "create_roles"),
+        ("bulkops.migrations.0004_export_roles", "grant"),
+    ):
+        getattr(importlib.import_module(module), function)(apps, None)
+    return {group.name: group for group in Group.objects.all()}
