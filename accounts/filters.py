@@ -143,6 +143,14 @@ class AccountFilter(django_filters.FilterSet):
         self.filters["assigned_to"].extra["choices"] = self.collector_choices
         self.filters["office"].queryset = offices
 
+    @classmethod
+    def for_user(cls, user, data) -> AccountFilter:
+        """The one way to filter accounts: ``data`` (a query string's dict)
+        applied to exactly the accounts ``user`` may see."""
+        from accounts.selectors import accounts_visible_to
+
+        return cls(data, queryset=accounts_visible_to(user), user=user)
+
     # --- filter methods ---------------------------------------------------------
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:

@@ -11,7 +11,6 @@ from django.http import QueryDict
 
 from accounts import selectors
 from accounts.filters import AccountFilter
-from accounts.selectors import accounts_visible_to
 from accounts.tables import ALL_COLUMNS, DEFAULT_COLUMNS, AccountTable, page_queryset
 from bulkops.registry import toolbar_for
 from bulkops.selection import Selection
@@ -60,7 +59,7 @@ class GridState:
     @classmethod
     def for_selection_bar(cls, user, querydict: QueryDict, selection: Selection) -> GridState:
         """Just the counter and toolbar (after a row checkbox changed)."""
-        filterset = AccountFilter(querydict, queryset=accounts_visible_to(user), user=user)
+        filterset = AccountFilter.for_user(user, querydict)
         matching = filterset.qs
         state = cls(selection=selection, query=querydict.urlencode(), toolbar=toolbar_for(user))
         state.total = matching.count()
@@ -111,7 +110,7 @@ def build_grid(user, querydict: QueryDict, *, selection: Selection) -> GridState
                 f"Page size must be one of {', '.join(map(str, PAGE_SIZES))}; showing {DEFAULT_PAGE_SIZE}."
             )
 
-    filterset = AccountFilter(querydict, queryset=accounts_visible_to(user), user=user)
+    filterset = AccountFilter.for_user(user, querydict)
     state.filterset = filterset
     state.notices.extend(filterset.problems)
     matching = filterset.qs

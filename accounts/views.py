@@ -16,7 +16,6 @@ from accounts import selectors, services
 from accounts.filters import AccountFilter, filter_params
 from accounts.forms import ColumnsForm, SavedListForm
 from accounts.grid import GridState, build_grid
-from accounts.selectors import accounts_visible_to
 from bulkops.selection import SelectionError, current_selection, store_selection
 
 
@@ -119,10 +118,8 @@ def _list_form(request, *, saved_list):
     data = request.POST if request.method == "POST" else None
     initial_filters = QueryDict(saved_list.filter_query) if saved_list else QueryDict()
     form = SavedListForm(data, user=request.user, instance=saved_list)
-    filterset = AccountFilter(
-        request.POST if data is not None else initial_filters,
-        queryset=accounts_visible_to(request.user),
-        user=request.user,
+    filterset = AccountFilter.for_user(
+        request.user, request.POST if data is not None else initial_filters
     )
     if data is not None and form.is_valid():
         problems = filterset.problems
@@ -153,9 +150,7 @@ def _list_form(request, *, saved_list):
 @permission_required("accounts.view_account", raise_exception=True)
 def list_count(request):
     """The list builder's live "N accounts found"."""
-    filterset = AccountFilter(
-        request.GET, queryset=accounts_visible_to(request.user), user=request.user
-    )
+    filterset = AccountFilter.for_user(request.user, request.GET)
     return render(
         request,
         "accounts/_list_count.html",

@@ -110,7 +110,7 @@ class Selection:
 
     def matching(self, user) -> QuerySet[Account]:
         """Every account the filters match for this user (ignores picks)."""
-        return AccountFilter(self.querydict(), queryset=accounts_visible_to(user), user=user).qs
+        return AccountFilter.for_user(user, self.querydict()).qs
 
     def resolve(self, user) -> QuerySet[Account]:
         """The selected accounts, always within what ``user`` may see."""
