@@ -129,6 +129,11 @@ def test_export_from_the_grid_with_a_shared_template(
         "Choose at least one column to export."
     )
     assert not BulkOperation.objects.exists()
+    # Let htmx finish settling the re-rendered dialog: until then the new
+    # template <select> has no change handler and a pick would go unheard.
+    page.wait_for_function(
+        "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
 
     # Picking the shared template fills the columns, their order and masks.
     dialog.get_by_label("Saved template").select_option(
