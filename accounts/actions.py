@@ -9,6 +9,7 @@ import random
 from collections import defaultdict
 
 from django import forms
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account, AccountFlag, AccountStatus, Flag, User
@@ -130,7 +131,7 @@ class AssignTo(BulkAction):
                 if collector is None:
                     outcomes.fail(account_ids, "The collector was deactivated after confirming.")
                     continue
-            accounts = Account.objects.filter(pk__in=account_ids)
+            accounts = Account.objects.filter(pk__any=account_ids)
             unchanged = (
                 accounts.filter(assigned_to=collector)
                 if collector
@@ -151,7 +152,7 @@ class AssignTo(BulkAction):
             )
             changing.update(assigned_to=collector)
             if collector is not None and credit in ("all", "pending"):
-                payments = Payment.objects.filter(account_id__in=account_ids).exclude(
+                payments = Payment.objects.filter(account_id__any=account_ids).exclude(
                     credited_to=collector
                 )
                 if credit == "pending":
@@ -209,50 +210,52 @@ class ChangeStatusTo(BulkAction):
         if status is None or not status.is_active:
             outcomes.fail(ids, "The status was deactivated after confirming.")
             return outcomes
-        # One read classifies the chunk; the writes then go by primary key.
-        terminated, already, changing, entering_default = [], [], [], []
-        rows = Account.objects.filter(pk__in=ids).values_list(
-            "pk", "status_id", "status__category", "terminated_on", "default_date"
+        # The database classifies the chunk: only the accounts to skip come
+        # back to Python; the audit and the change are statements over the
+        # rest, so a chunk costs the same few statements whatever its size.
+        terminated_statuses = list(
+            AccountStatus.objects.filter(category=AccountStatus.Category.TERMINATED).values_list(
+                "pk", flat=True
+            )
         )
-        sets_default_date = status.category == AccountStatus.Category.DEFAULT
-        for pk, status_id, category, terminated_on, default_date in rows:
-            if category == AccountStatus.Category.TERMINATED or terminated_on is not None:
+        chunk = Account.objects.filter(pk__any=ids)
+        is_terminated = Q(status_id__in=terminated_statuses) | Q(terminated_on__isnull=False)
+        terminated, already = [], []
+        for pk, status_id, terminated_on in chunk.filter(
+            is_terminated | Q(status_id=status.pk)
+        ).values_list("pk", "status_id", "terminated_on"):
+            if terminated_on is not None or status_id in terminated_statuses:
                 terminated.append(pk)
-            elif status_id == status.pk:
-                already.append(pk)
             else:
-                changing.append(pk)
-                if sets_default_date and default_date is None:
-                    entering_default.append(pk)
+                already.append(pk)
         outcomes.skip(terminated, "Account is terminated")
         outcomes.skip(already, f"Already {status.name}")
+        changing = chunk.exclude(is_terminated | Q(status_id=status.pk))
         actor = operation.created_by
-        # Audit first: the INSERT ... SELECT reads the values before the change.
+        # Audit first: each INSERT ... SELECT reads the values before the change.
         record_field_change(
             actor=actor,
             action="account.status_changed",
-            queryset=Account.objects.filter(pk__in=changing),
+            queryset=changing,
             field="status",
             new_value=status.pk,
             bulk_operation=operation,
         )
-        today = timezone.localdate()  # the day the accounts enter default
-        if entering_default:
+        if status.category == AccountStatus.Category.DEFAULT:
+            today = timezone.localdate()  # the day the accounts enter default
+            entering_default = changing.filter(default_date__isnull=True)
             record_field_change(
                 actor=actor,
                 action="account.default_date_set",
-                queryset=Account.objects.filter(pk__in=entering_default),
+                queryset=entering_default,
                 field="default_date",
                 new_value=today,
                 bulk_operation=operation,
             )
             # Status and default date in one statement: one new row version.
-            Account.objects.filter(pk__in=entering_default).update(
-                status=status, default_date=today
-            )
-        rest = sorted(set(changing) - set(entering_default))
-        if rest:
-            Account.objects.filter(pk__in=rest).update(status=status)
+            # These rows then have the new status, so ``changing`` drops them.
+            entering_default.update(status=status, default_date=today)
+        changing.update(status=status)
         return outcomes
 
 
@@ -324,11 +327,11 @@ class AddRemoveFlags(BulkAction):
         remove_ids = operation.parameters["remove"]
         names = dict(Flag.objects.values_list("pk", "name"))
         before: dict[int, set[int]] = defaultdict(set)
-        for account_id, flag_id in AccountFlag.objects.filter(account_id__in=ids).values_list(
+        for account_id, flag_id in AccountFlag.objects.filter(account_id__any=ids).values_list(
             "account_id", "flag_id"
         ):
             before[account_id].add(flag_id)
-        AccountFlag.objects.filter(account_id__in=ids, flag_id__in=remove_ids).delete()
+        AccountFlag.objects.filter(account_id__any=ids, flag_id__in=remove_ids).delete()
         new_rows = [
             AccountFlag(account_id=account_id, flag=flag)
             for account_id in ids
@@ -387,7 +390,7 @@ class UpdateStage(BulkAction):
     def apply(self, items, operation):
         outcomes = Outcomes()
         stage = operation.parameters["stage"]
-        accounts = Account.objects.filter(pk__in=[item.account_id for item in items])
+        accounts = Account.objects.filter(pk__any=[item.account_id for item in items])
         outcomes.skip(
             accounts.filter(stage=stage).values_list("pk", flat=True),
             f"Already {Account.Stage(stage).label}",

@@ -551,7 +551,7 @@ def chunk_rows(
             annotations[column.annotation] = ANNOTATIONS[column.annotation]()
     queryset = (
         accounts_visible_to(user)
-        .filter(pk__in=account_ids)
+        .filter(pk__any=account_ids)
         .annotate(**annotations)
         .order_by("pk")
         .values(*fields, *annotations)
@@ -560,7 +560,7 @@ def chunk_rows(
     if any(column.key == "flags" for column, _ in columns):
         flags = defaultdict(list)
         for account_id, name in (
-            AccountFlag.objects.filter(account_id__in=account_ids)
+            AccountFlag.objects.filter(account_id__any=account_ids)
             .order_by("flag__name")
             .values_list("account_id", "flag__name")
         ):
@@ -571,7 +571,7 @@ def chunk_rows(
         context.custom = {
             (account_id, field_id): value
             for account_id, field_id, value in CustomFieldValue.objects.filter(
-                account_id__in=account_ids, field_id__in=custom_ids
+                account_id__any=account_ids, field_id__in=custom_ids
             ).values_list("account_id", "field_id", "value")
         }
     for row in queryset.iterator(chunk_size=2000):

@@ -104,9 +104,24 @@ class BulkOperationItem(models.Model):
         SKIPPED = "skipped", "Skipped"
         FAILED = "failed", "Failed"
 
-    operation = models.ForeignKey(BulkOperation, on_delete=models.CASCADE, related_name="items")
+    # No database-level foreign keys: the items are selected from the accounts
+    # in the transaction that creates the operation, so they hold by
+    # construction, and checking a million of them at commit (two lookups an
+    # item) was most of the time a "select all" took to confirm. Deleting an
+    # operation or an account still cascades here (Django's collector).
+    operation = models.ForeignKey(
+        BulkOperation,
+        on_delete=models.CASCADE,
+        related_name="items",
+        db_constraint=False,
+        db_index=False,  # bulkop_item_unique starts with it
+    )
     account = models.ForeignKey(
-        "accounts.Account", on_delete=models.CASCADE, related_name="+", db_index=False
+        "accounts.Account",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
     argument = models.CharField(
@@ -142,8 +157,17 @@ class AuditEvent(models.Model):
     object_type = models.CharField(max_length=50, help_text="app_label.model")
     object_id = models.BigIntegerField()
     changes = models.JSONField(default=dict, help_text='{"field": [before, after]}')
+    # No database-level constraint: a bulk operation writes a million events
+    # that all name the operation it has just created, and the trail must
+    # outlive the operation row anyway (Django sets it to NULL on delete).
     bulk_operation = models.ForeignKey(
-        BulkOperation, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events"
+        BulkOperation,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        db_constraint=False,
+        db_index=False,  # audit_operation_idx below; one index, not two, per event
     )
 
     class Meta:

@@ -419,15 +419,20 @@ def process_next_chunk(operation_id: int) -> str:
                 if not account_ids:
                     continue
                 BulkOperationItem.objects.filter(
-                    operation=operation, account_id__in=account_ids
+                    operation=operation, account_id__any=sorted(account_ids)
                 ).update(outcome=outcome, reason=reason[:255], processed_at=now)
                 not_done |= account_ids
                 if outcome == Outcome.SKIPPED:
                     skipped += len(account_ids)
                 else:
                     failed += len(account_ids)
+        # The chunk is exactly the pending items after the cursor up to its
+        # last account: a range, not a list of ids, says which are done.
         BulkOperationItem.objects.filter(
-            operation=operation, outcome=Outcome.PENDING, account_id__in=ids
+            operation=operation,
+            outcome=Outcome.PENDING,
+            account_id__gt=operation.cursor,
+            account_id__lte=ids[-1],
         ).update(outcome=Outcome.DONE, processed_at=now)
         operation.processed += len(ids)
         operation.succeeded += len(ids) - skipped - failed
