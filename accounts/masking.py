@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+ASCII_DIGITS = frozenset("0123456789")
+
 
 def mask_account_number(value: str | None) -> str:
     if not value:
@@ -21,7 +23,7 @@ def mask_email(value: str | None) -> str:
 def mask_phone(value: str | None) -> str:
     if not value:
         return ""
-    digits = [c for c in value if c.isdigit()]
+    digits = [c for c in value if c in ASCII_DIGITS]  # as the CSV export's SQL does
     return "***-***-" + "".join(digits[-4:])
 
 

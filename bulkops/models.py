@@ -245,6 +245,9 @@ class ExportFile(models.Model):
     size = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(help_text="The download link stops working then.")
+    purged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the expired file was deleted from storage."
+    )
 
     class Meta:
         permissions = [

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django import forms
 
@@ -40,8 +40,9 @@ class Outcomes:
         return outcomes
 
 
-@dataclass(frozen=True)
-class ChunkItem:
+class ChunkItem(NamedTuple):
+    """One account of a chunk (a tuple: a million of them are cheap)."""
+
     account_id: int
     argument: str
 
@@ -96,6 +97,10 @@ class BulkAction:
         """Called once, in the last transaction, when no item is pending
         (e.g. to assemble an export from its per-chunk parts). Raising marks
         the operation failed with the error; the chunks stay applied."""
+
+    def cancelled(self, operation: BulkOperation) -> None:
+        """Called once, in the transaction that marks the operation cancelled
+        (e.g. to delete an export's part files: there will be no file)."""
 
 
 def register(action_class: type[BulkAction]) -> type[BulkAction]:

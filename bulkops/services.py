@@ -368,6 +368,9 @@ def process_next_chunk(operation_id: int) -> str:
             operation.status = BulkOperation.Status.CANCELLED
             operation.finished_at = now
             operation.save(update_fields=["status", "finished_at", "skipped"])
+            action = get_action(operation.kind)
+            if action is not None:
+                action.cancelled(operation)
             return "cancelled"
         if operation.status == BulkOperation.Status.QUEUED:
             operation.status = BulkOperation.Status.RUNNING
@@ -404,7 +407,7 @@ def process_next_chunk(operation_id: int) -> str:
         else:
             try:
                 with transaction.atomic():  # a savepoint: a failing chunk rolls back alone
-                    outcomes = action.apply([ChunkItem(a, arg) for a, arg in pending], operation)
+                    outcomes = action.apply(list(map(ChunkItem._make, pending)), operation)
             except Exception as exc:
                 logger.exception("bulk operation %s: chunk failed", operation_id)
                 outcomes = Outcomes.all_failed(ids, f"{type(exc).__name__}: {exc}"[:255])

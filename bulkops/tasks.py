@@ -20,3 +20,10 @@ def run_bulk_operation(operation_id: int):
 @shared_task(name="bulkops.sweep_stale_operations", ignore_result=True)
 def sweep_stale_operations():
     services.sweep_stale_operations()
+
+
+@shared_task(name="bulkops.purge_expired_exports", ignore_result=True)
+def purge_expired_exports():
+    from bulkops.exports import purge_expired_exports
+
+    purge_expired_exports()

@@ -567,21 +567,21 @@ def test_failed_chunks_keep_the_parts_until_a_retry_completes_the_file(
     monkeypatch.setattr(ExportAccounts, "chunk_size", 2)
     accounts = create_accounts(5, company=company)
     ids = [a.pk for a in accounts]
-    real_rows = exports.chunk_rows
+    real_store = exports._store
 
-    def failing_second_chunk(account_ids, columns, *, user):
-        if account_ids[0] == ids[2]:
+    def failing_second_chunk(name, handle):
+        if name.endswith(f"/part-{ids[2]:012d}.csv"):
             raise OSError("disk full")
-        return real_rows(account_ids, columns, user=user)
+        return real_store(name, handle)
 
-    monkeypatch.setattr(exports, "chunk_rows", failing_second_chunk)
+    monkeypatch.setattr(exports, "_store", failing_second_chunk)
     with django_capture_on_commit_callbacks(execute=True):
         operation = run(supervisor, accounts, {"format": "csv", "columns": ["file_number"]})
     assert (operation.status, operation.succeeded, operation.failed) == ("failed", 3, 2)
     assert csv_rows(operation)[1:] == [[accounts[i].file_number] for i in (0, 1, 4)]
     assert ExportPart.objects.count() == 2  # kept for the retry
 
-    monkeypatch.setattr(exports, "chunk_rows", real_rows)
+    monkeypatch.setattr(exports, "_store", real_store)
     with django_capture_on_commit_callbacks(execute=True):
         assert services.retry_failed(user=supervisor, operation=operation) == 2
         assert services.run_operation(operation.pk) == "finished"
@@ -905,3 +905,41 @@ def test_an_export_neither_blocks_nor_waits_for_changes_to_the_same_accounts(sup
         change(uuid.uuid4().hex)
     second_export = start(supervisor, data.accounts, {"format": "csv", "columns": ["file_number"]})
     assert second_export.is_active
+
+
+def test_a_cancelled_export_leaves_no_part_files(
+    supervisor, company, storage, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(ExportAccounts, "chunk_size", 2)
+    accounts = create_accounts(5, company=company)
+    operation = start(supervisor, accounts, {"format": "csv", "columns": ["file_number"]})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.process_next_chunk(operation.pk) == "continue"
+    assert ExportPart.objects.filter(operation=operation).count() == 1
+    assert len(stored_files(storage)) == 1
+    services.request_cancel(user=supervisor, operation=operation)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.run_operation(operation.pk) == "cancelled"
+    operation.refresh_from_db()
+    assert (operation.status, operation.succeeded, operation.skipped) == ("cancelled", 2, 3)
+    assert not ExportPart.objects.filter(operation=operation).exists()
+    assert not ExportFile.objects.filter(operation=operation).exists()
+    assert stored_files(storage) == []
+
+
+def test_expired_export_files_are_purged_from_storage_and_the_row_says_when(
+    supervisor, company, storage, django_capture_on_commit_callbacks
+):
+    accounts = create_accounts(2, company=company)
+    with django_capture_on_commit_callbacks(execute=True):
+        old = run(supervisor, accounts, {"format": "csv", "columns": ["file_number"]})
+        fresh = run(supervisor, accounts, {"format": "csv", "columns": ["file_number"]})
+    ExportFile.objects.filter(operation=old).update(expires_at=timezone.now())
+    assert len(stored_files(storage)) == 2
+
+    assert exports.purge_expired_exports() == 1
+    assert stored_files(storage) == [fresh.export_file.name]
+    purged = ExportFile.objects.get(operation=old)
+    assert purged.purged_at is not None
+    assert exports.purge_expired_exports() == 0  # done once, not every hour
+    assert exports.download_state(supervisor, old).status == "expired"
