@@ -854,3 +854,24 @@ def test_the_audit_log_names_statuses_and_collectors(client, supervisor):
     assert "— → Cara Lind" in page
     account_page = client.get(reverse("accounts:detail", args=[account.pk])).content.decode()
     assert "Payment Plan → Legal Review" in account_page
+
+
+def test_progress_says_the_file_is_being_assembled_once_every_account_is_processed(
+    client, supervisor
+):
+    from tests.factories import BulkOperationFactory
+
+    operation = BulkOperationFactory(
+        created_by=supervisor,
+        company=supervisor.company,
+        kind="export",
+        status="running",
+        total=4,
+        processed=4,
+        started_at=timezone.now(),
+    )
+    client.force_login(supervisor)
+    url = reverse("bulkops:operation-progress", args=[operation.pk])
+    body = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "assembling the file" in body and "s left" not in body
+    assert 'hx-trigger="every 1s"' in body
