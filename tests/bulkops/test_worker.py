@@ -219,3 +219,41 @@ def test_sigkilled_worker_loses_nothing_and_repeats_nothing(celery_workers, supe
     earlier = [f"Hardship {n}" for n in range(1, attempt)]  # earlier attempts' flags
     assert event.changes == {"flags": [earlier, sorted([*earlier, flag.name])]}
     assert killed_at_processed < operation.processed
+
+
+# --- export, and the purge of its expired file -------------------------------------------
+
+
+def test_worker_exports_a_csv_and_beat_task_purges_it_once_expired(celery_worker, supervisor):
+    """The Export action and the hourly purge task, both in the worker process
+    (on PostgreSQL the CSV is made by COPY there)."""
+    import datetime as dt
+
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from bulkops.models import ExportFile
+    from bulkops.tasks import purge_expired_exports
+
+    active = AccountStatusFactory(name="Active")
+    make_accounts(300, company=supervisor.company, status=active, prefix="X")
+    data = {"format": "csv", "columns": ["file_number", "status"], "mask": []}
+    operation = wait_until_finished(start(supervisor, "export", data, 300), [celery_worker])
+    assert (operation.status, operation.succeeded) == (Status.SUCCEEDED, 300)
+    export_file = ExportFile.objects.get(operation=operation)
+    with default_storage.open(export_file.name, "rb") as handle:
+        content = handle.read()
+    expected = "File Number,Status\r\n" + "".join(f"X{i:07d},Active\r\n" for i in range(300))
+    assert content == "\ufeff".encode() + expected.encode()
+
+    ExportFile.objects.filter(pk=export_file.pk).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    purge_expired_exports.delay()
+    deadline = time.monotonic() + FINISH_TIMEOUT
+    while ExportFile.objects.filter(pk=export_file.pk, purged_at__isnull=True).exists():
+        assert not celery_worker.failed_tasks(), celery_worker.log()
+        assert time.monotonic() < deadline, f"the purge never ran:\n{celery_worker.log()}"
+        time.sleep(0.1)
+    assert not default_storage.exists(export_file.name)
+    assert re.search(r"bulkops\.purge_expired_exports\[[-\w]+\] succeeded", celery_worker.log())
