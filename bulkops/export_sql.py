@@ -40,10 +40,7 @@ from accounts.models import (
 )
 from accounts.states import STATE_CHOICES
 from billing.models import Claim
-
-# Kinds as in bulkops.exports (kept as literals: that module imports this one).
-MONEY, NUMBER, INTEGER, DATE, DATETIME = "money", "number", "integer", "date", "datetime"
-NUMERIC_KINDS = (MONEY, NUMBER, INTEGER)
+from bulkops.exports import NUMERIC_KINDS, TEXT
 
 
 def _t(model) -> str:
@@ -209,13 +206,6 @@ def _csv_cell(x: str, kind: str, *, alone: bool, from_database: bool) -> str:
     return f"coalesce({escape}, '')" if alone else escape
 
 
-# Columns whose every value is a number or a date formatted by the database.
-DATABASE_FORMATTED = {
-    "current_balance", "last_payment_amount", "claims_balance", "claims_count",
-    "declined_count", "days_since_default", "last_payment_date", "last_worked_at",
-}  # fmt: skip
-
-
 def visibility_condition(queryset) -> tuple[str | None, list]:
     """The WHERE condition of an accounts queryset (``accounts_visible_to``)
     over the alias ``a`` of ``copy_statement``: "" for every account, None
@@ -248,9 +238,11 @@ def copy_statement(
             value = expressions[column.key]
         kind = column.kind
         if mask:
-            value, kind = MASKS[column.key](f"({value})"), "text"
+            value, kind = MASKS[column.key](f"({value})"), TEXT
         inner.append(f"{value} AS v{index}")
-        from_database = not mask and column.key in DATABASE_FORMATTED
+        # Every number and date but a custom field's (stored as typed) is
+        # formatted by the database, so it is never a formula.
+        from_database = kind != TEXT and column.custom_field_id is None
         outer.append(
             _csv_cell(f"t.v{index}", kind, alone=len(columns) == 1, from_database=from_database)
         )

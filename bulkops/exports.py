@@ -61,7 +61,6 @@ from accounts.selectors import accounts_visible_to, grid_columns_for
 from accounts.states import STATE_CHOICES
 from accounts.tables import ALL_COLUMNS, AccountTable
 from billing.models import Claim
-from bulkops.export_sql import copy_rows
 from bulkops.models import BulkOperation, ExportFile, ExportFormat, ExportPart, ExportTemplate
 from bulkops.registry import BulkAction, ChunkItem, Outcomes, register
 from bulkops.services import record_audit_event
@@ -741,6 +740,8 @@ class ExportAccounts(BulkAction):
         with tempfile.TemporaryFile() as handle:
             if as_csv and connection.vendor == "postgresql":
                 # The same bytes as below, made by the database in one COPY.
+                from bulkops.export_sql import copy_rows  # it reads this module's kinds
+
                 visible = accounts_visible_to(user)
                 data, rows = copy_rows(columns, ids, today=timezone.localdate(), visible_to=visible)
                 handle.write(data)

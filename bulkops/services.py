@@ -358,6 +358,7 @@ def process_next_chunk(operation_id: int) -> str:
         if not operation.is_active:
             return "finished"
         now = timezone.now()
+        action = get_action(operation.kind)
         if operation.cancel_requested:
             # What was not processed is settled as skipped, so a later Retry
             # runs only the failed accounts, never the cancelled ones.
@@ -368,14 +369,12 @@ def process_next_chunk(operation_id: int) -> str:
             operation.status = BulkOperation.Status.CANCELLED
             operation.finished_at = now
             operation.save(update_fields=["status", "finished_at", "skipped"])
-            action = get_action(operation.kind)
             if action is not None:
                 action.cancelled(operation)
             return "cancelled"
         if operation.status == BulkOperation.Status.QUEUED:
             operation.status = BulkOperation.Status.RUNNING
             operation.started_at = operation.started_at or now
-        action = get_action(operation.kind)
         pending = list(
             BulkOperationItem.objects.filter(
                 operation=operation, account_id__gt=operation.cursor, outcome=Outcome.PENDING
