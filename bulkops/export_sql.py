@@ -52,6 +52,19 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# What Python's str.split() and str.strip() take for whitespace (every
+# character for which str.isspace() is true), so names split and strip alike.
+PYTHON_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+    "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+WHITESPACE = _literal(PYTHON_WHITESPACE)
+
+
+def _strip(x: str) -> str:
+    return f"btrim({x}, {WHITESPACE})"
+
+
 # --- masks, as accounts.masking ------------------------------------------------------------
 
 
@@ -80,7 +93,7 @@ def mask_name(x: str) -> str:
     word = f"([^{PYTHON_WHITESPACE}])[^{PYTHON_WHITESPACE}]*{space}*"
     return (
         f"CASE WHEN coalesce({x}, '') = '' THEN NULL ELSE rtrim(regexp_replace("
-        f"btrim({x}, {WHITESPACE}), {_literal(word)}, '\\1. ', 'g'), ' ') END"
+        f"{_strip(x)}, {_literal(word)}, '\\1. ', 'g'), ' ') END"
     )
 
 
@@ -92,18 +105,6 @@ MASKS: dict[str, Callable[[str], str]] = {
 }
 
 # --- the columns ------------------------------------------------------------------------------
-
-# What Python's str.split() and str.strip() take for whitespace (every
-# character for which str.isspace() is true), so names split and strip alike.
-PYTHON_WHITESPACE = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
-    "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-WHITESPACE = _literal(PYTHON_WHITESPACE)
-
-
-def _strip(x: str) -> str:
-    return f"btrim({x}, {WHITESPACE})"
 
 
 def _person(first: str, last: str) -> str:
