@@ -266,6 +266,15 @@ class ContactPoint(models.Model):
 
     class Meta:
         abstract = True
+        # "Primary" means one: the account page, messages and exports read it
+        # as a single value (an export looks it up by this partial index).
+        constraints = [
+            models.UniqueConstraint(
+                fields=["debtor"],
+                condition=models.Q(is_primary=True),
+                name="%(class)s_one_primary",
+            ),
+        ]
 
 
 class DebtorEmail(ContactPoint):
@@ -274,7 +283,7 @@ class DebtorEmail(ContactPoint):
     email_opted_out = models.BooleanField(default=False)
     opted_out_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(ContactPoint.Meta):
         default_related_name = "emails"
 
     def __str__(self):
@@ -295,7 +304,7 @@ class DebtorPhone(ContactPoint):
     voice_opted_out = models.BooleanField(default=False)
     opted_out_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(ContactPoint.Meta):
         default_related_name = "phones"
 
     def __str__(self):
