@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Account, AccountFlag, AccountStatus, Flag, User
 from accounts.roles import COLLECTOR
 from billing.models import Payment
-from bulkops.registry import BulkAction, ChunkItem, Outcomes, register
+from bulkops.registry import BulkAction, Chunk, Outcomes, register
 from bulkops.services import record_audit_events, record_field_change, snapshot_items
 
 UNASSIGN = "unassign"
@@ -117,7 +117,7 @@ class AssignTo(BulkAction):
             start += assignment["count"]
         return snapshot_items(operation, None, arguments=arguments)
 
-    def apply(self, items: list[ChunkItem], operation):
+    def apply(self, items: Chunk, operation):
         outcomes = Outcomes()
         by_target: dict[str, list[int]] = defaultdict(list)
         for item in items:

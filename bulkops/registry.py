@@ -5,7 +5,7 @@ does; an action never knows about chunks, retries or progress."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -41,10 +41,37 @@ class Outcomes:
 
 
 class ChunkItem(NamedTuple):
-    """One account of a chunk (a tuple: a million of them are cheap)."""
+    """One account of a chunk and its per-account argument."""
 
     account_id: int
     argument: str
+
+
+class Chunk(Sequence[ChunkItem]):
+    """The accounts of one chunk, in account order, as the engine fetched them
+    ((account id, argument) rows). Items are made as they are read, and
+    ``account_ids`` needs none: an action that only needs the ids of a large
+    chunk does not pay for a ChunkItem each."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Iterable[tuple[int, str]]):
+        self._rows = rows if isinstance(rows, list) else list(rows)
+
+    @property
+    def account_ids(self) -> list[int]:
+        return [row[0] for row in self._rows]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Chunk(self._rows[index])
+        return ChunkItem._make(self._rows[index])
+
+    def __iter__(self) -> Iterator[ChunkItem]:
+        return map(ChunkItem._make, self._rows)
 
 
 class BulkAction:
@@ -90,7 +117,7 @@ class BulkAction:
 
         return snapshot_items(operation, queryset)
 
-    def apply(self, items: list[ChunkItem], operation: BulkOperation) -> Outcomes:
+    def apply(self, items: Chunk, operation: BulkOperation) -> Outcomes:
         raise NotImplementedError
 
     def finish(self, operation: BulkOperation) -> None:

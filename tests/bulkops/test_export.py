@@ -37,7 +37,7 @@ from bulkops.models import (
     ExportPart,
     ExportTemplate,
 )
-from bulkops.registry import ChunkItem
+from bulkops.registry import Chunk, ChunkItem
 from bulkops.selection import SESSION_KEY, Selection
 from tests.factories import (
     AccountFactory,
@@ -534,7 +534,7 @@ def test_a_redone_chunk_does_not_duplicate_rows(
     # so was a chunk that started elsewhere (a stray part of no chunk).
     for chunk in (ids[2:4], ids[3:4]):
         with pytest.raises(RuntimeError), transaction.atomic():
-            ExportAccounts().apply([ChunkItem(i, "") for i in chunk], operation)
+            ExportAccounts().apply(Chunk([ChunkItem(i, "") for i in chunk]), operation)
             raise RuntimeError("the worker died before the commit")
     assert not ExportPart.objects.filter(first_account_id__in=ids[2:4]).exists()
     assert len(stored_files(storage)) == 3
@@ -552,7 +552,7 @@ def test_a_redone_chunk_does_not_duplicate_rows(
 def test_applying_the_same_chunk_twice_overwrites_its_part(supervisor, company, storage):
     accounts = create_accounts(3, company=company)
     operation = start(supervisor, accounts, {"format": "csv", "columns": ["file_number"]})
-    items = [ChunkItem(a.pk, "") for a in accounts]
+    items = Chunk([ChunkItem(a.pk, "") for a in accounts])
     for _ in range(2):
         ExportAccounts().apply(items, operation)
     part = ExportPart.objects.get()
@@ -602,7 +602,7 @@ def test_a_chunk_reads_its_rows_in_a_constant_number_of_queries(supervisor, comp
     def queries(accounts) -> int:
         fresh = BulkOperation.objects.get(pk=operation.pk)
         with CaptureQueriesContext(connection) as captured:
-            ExportAccounts().apply([ChunkItem(a.pk, "") for a in accounts], fresh)
+            ExportAccounts().apply(Chunk([ChunkItem(a.pk, "") for a in accounts]), fresh)
         return len(captured)
 
     queries(data.accounts)  # warm the caches (content types)
