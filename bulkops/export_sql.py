@@ -18,10 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet
-from django.db import connection
+from django.db import connection, transaction
 
 from accounts.models import (
     Account,
@@ -65,11 +66,19 @@ def _strip(x: str) -> str:
     return f"btrim({x}, {WHITESPACE})"
 
 
+def _person(first: str, last: str) -> str:
+    """As bulkops.exports._person: "first last", stripped."""
+    return _strip(f"coalesce({first}, '') || ' ' || coalesce({last}, '')")
+
+
 # --- masks, as accounts.masking ------------------------------------------------------------
 
 
 def mask_account_number(x: str) -> str:
     return f"CASE WHEN coalesce({x}, '') = '' THEN NULL ELSE '****' || right({x}, 4) END"
+
+
+ENDS_IN_FOUR_DIGITS = "'[0-9]{4}$'"
 
 
 def mask_email(x: str) -> str:
@@ -81,8 +90,11 @@ def mask_email(x: str) -> str:
 
 
 def mask_phone(x: str) -> str:
+    """The last four ASCII digits. A number that ends in four digits (as an
+    E.164 number does) needs no regexp_replace, the slow part."""
     return (
         f"CASE WHEN coalesce({x}, '') = '' THEN NULL "
+        f"WHEN {x} ~ {ENDS_IN_FOUR_DIGITS} THEN '***-***-' || right({x}, 4) "
         f"ELSE '***-***-' || right(regexp_replace({x}, '[^0-9]', '', 'g'), 4) END"
     )
 
@@ -97,22 +109,41 @@ def mask_name(x: str) -> str:
     )
 
 
+HAS_WHITESPACE = _literal("[" + PYTHON_WHITESPACE + "]")
+
+
+def mask_person(first: str, last: str) -> str:
+    """``mask_name`` of ``_person(first, last)``. When neither part holds any
+    whitespace, as nearly every name, the initials are two ``left``s; the
+    regular expression (a third of a masked export's time) is the fallback."""
+    first, last = f"coalesce({first}, '')", f"coalesce({last}, '')"
+    return (
+        f"CASE WHEN {first} !~ {HAS_WHITESPACE} AND {last} !~ {HAS_WHITESPACE} "
+        f"THEN NULLIF(concat_ws(' ', NULLIF(left({first}, 1), '') || '.', "
+        f"NULLIF(left({last}, 1), '') || '.'), '') "
+        f"ELSE {mask_name(_person(first, last))} END"
+    )
+
+
 MASKS: dict[str, Callable[[str], str]] = {
     "account_number": mask_account_number,
     "debtor": mask_name,
     "email": mask_email,
     "phone": mask_phone,
 }
+# Columns whose mask has a cheaper form over the columns they are made of.
+MASKED_EXPRESSIONS: dict[str, str] = {
+    "debtor": mask_person("d.first_name", "d.last_name"),
+}
+# Masks whose every value starts with "*": never a formula, nothing to escape.
+STAR_MASKS = {"account_number", "phone"}
 
 # --- the columns ------------------------------------------------------------------------------
 
 
-def _person(first: str, last: str) -> str:
-    """As bulkops.exports._person: "first last", stripped."""
-    return _strip(f"coalesce({first}, '') || ' ' || coalesce({last}, '')")
-
-
 def _money(x: str) -> str:
+    """An amount computed in SQL (a sum, a coalesce) with two decimals. A
+    money column is numeric(14, 2) and prints with two decimals as it is."""
     return f"round({x}, 2)::text"
 
 
@@ -135,7 +166,7 @@ def _stage_labels() -> str:
 
 def _expressions(today: dt.date) -> dict[str, str]:
     """Each grid and extra column as an SQL expression of text over the
-    aliases the FROM clause of ``copy_statement`` defines."""
+    aliases of ``JOINS`` (``a`` is the account)."""
     return {
         "file_number": "a.file_number",
         "client": "c.name",
@@ -143,7 +174,7 @@ def _expressions(today: dt.date) -> dict[str, str]:
         "account_number": "a.account_number",
         "debtor": _person("d.first_name", "d.last_name"),
         "status": "s.name",
-        "current_balance": _money("a.current_balance"),
+        "current_balance": "a.current_balance::text",
         "assigned_to": (
             "CASE WHEN u.id IS NULL THEN NULL "
             f"WHEN {_person('u.first_name', 'u.last_name')} = '' THEN u.username "
@@ -154,7 +185,7 @@ def _expressions(today: dt.date) -> dict[str, str]:
             f"to_char(a.last_worked_at AT TIME ZONE {_literal(settings.TIME_ZONE)}, "
             "'YYYY-MM-DD HH24:MI')"
         ),
-        "last_payment_amount": _money("a.last_payment_amount"),
+        "last_payment_amount": "a.last_payment_amount::text",
         "last_payment_date": _date("a.last_payment_date"),
         "state": _state_names(),
         "declined_count": "a.declined_count::text",
@@ -180,6 +211,60 @@ def _expressions(today: dt.date) -> dict[str, str]:
     }
 
 
+# The joins on the debtor are bounded by the chunk's range of debtor ids
+# (``_debtor_range``, read before the statement). Accounts and their
+# debtors are mostly created together, so the range is about as narrow as the
+# chunk, and PostgreSQL reads it as a range of each table's index and joins
+# by hash, instead of one index lookup per account (or a scan of every
+# debtor per chunk). The bound is never wrong, only less useful, when it is wide.
+_IN_DEBTOR_RANGE = "{column} BETWEEN {debtors}"
+
+
+def _primary(alias: str, model) -> str:
+    """The debtor's primary email or phone: at most one, by the table's
+    partial unique constraint, so a plain join returns one row at most."""
+    return (
+        f"LEFT JOIN {_t(model)} {alias} ON {alias}.debtor_id = a.debtor_id AND {alias}.is_primary "
+        f"AND {_IN_DEBTOR_RANGE.format(column=alias + '.debtor_id', debtors='{debtors}')}"
+    )
+
+
+# The tables an export may read besides the account, by alias, in join order.
+# An account's client, portfolio, debtor and status are never null.
+JOINS: dict[str, str] = {
+    "c": f"JOIN {_t(Client)} c ON c.id = a.client_id",
+    "p": f"JOIN {_t(Portfolio)} p ON p.id = a.portfolio_id",
+    "d": (
+        f"JOIN {_t(Debtor)} d ON d.id = a.debtor_id "
+        f"AND {_IN_DEBTOR_RANGE.format(column='d.id', debtors='{debtors}')}"
+    ),
+    "s": f"JOIN {_t(AccountStatus)} s ON s.id = a.status_id",
+    "u": f"LEFT JOIN {_t(User)} u ON u.id = a.assigned_to_id",
+    "cr": f"LEFT JOIN {_t(Creditor)} cr ON cr.id = a.creditor_id",
+    "o": f"LEFT JOIN {_t(Office)} o ON o.id = a.office_id",
+    "em": _primary("em", DebtorEmail),
+    "ph": _primary("ph", DebtorPhone),
+}
+# Which of them a column reads: an export joins only what its columns need.
+COLUMN_JOINS: dict[str, str] = {
+    "client": "c",
+    "portfolio": "p",
+    "debtor": "d",
+    "status": "s",
+    "assigned_to": "u",
+    "creditor": "cr",
+    "state": "d",
+    "office": "o",
+    "email": "em",
+    "phone": "ph",
+    "address_line1": "d",
+    "address_line2": "d",
+    "city": "d",
+    "postal_code": "d",
+    "country": "d",
+}
+
+
 def _custom(field_id: int) -> str:
     return (
         f"(SELECT v.value FROM {_t(CustomFieldValue)} v "
@@ -187,24 +272,25 @@ def _custom(field_id: int) -> str:
     )
 
 
-FORMULA_START = "('=', '+', '-', '@', E'\\t', E'\\r')"
+# What starts a formula (= + - @ TAB CR), as code points for ascii().
+FORMULA_START = "(61, 43, 45, 64, 9, 13)"
 PLAIN_NUMBER = "'^-?[0-9]+(\\.[0-9]+)?$'"
 
 
-def _csv_cell(x: str, kind: str, *, alone: bool, from_database: bool) -> str:
+def _csv_cell(x: str, kind: str, *, alone: bool, escape: bool) -> str:
     """As bulkops.exports.csv_cell: a quote before what a spreadsheet would run
     as a formula (a plain number of a numeric column never is one). Empty is
     NULL, which COPY leaves unquoted as Python does, except in a row of one
     cell, where Python writes "" (so that the row is not a blank line).
-    Numbers and dates the database formats itself need no check at all."""
-    if from_database:
-        escape = x
-    else:
-        escape = f"CASE WHEN left({x}, 1) IN {FORMULA_START} THEN '''' || {x} ELSE {x} END"
+    Values that cannot start a formula (numbers and dates the database
+    formats itself, masks that start with "*") are not checked."""
+    cell = x
+    if escape:
+        cell = f"CASE WHEN ascii({x}) IN {FORMULA_START} THEN '''' || {x} ELSE {x} END"
         if kind in NUMERIC_KINDS:
-            escape = f"CASE WHEN {x} ~ {PLAIN_NUMBER} THEN {x} ELSE {escape} END"
-        escape = f"NULLIF({escape}, '')"
-    return f"coalesce({escape}, '')" if alone else escape
+            cell = f"CASE WHEN {x} ~ {PLAIN_NUMBER} THEN {x} ELSE {cell} END"
+    cell = f"NULLIF({cell}, '')"
+    return f"coalesce({cell}, '')" if alone else cell
 
 
 def visibility_condition(queryset) -> tuple[str | None, list]:
@@ -223,6 +309,44 @@ def visibility_condition(queryset) -> tuple[str | None, list]:
     return sql.replace(f"{_t(Account)}.", "a."), list(params)
 
 
+def _id_array(ids: Iterable[int]) -> str:
+    return "'{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[]"
+
+
+def _id_condition(account_ids: list[int], alias: str = "a") -> str:
+    """Which accounts, over ``alias``. A chunk that fills most of its range of
+    ids (every chunk of a "select all" does) is read as that range of the
+    primary key less the few ids it skips; a sparse one as its list of ids,
+    which PostgreSQL looks up one by one."""
+    if not account_ids:
+        return "false"
+    low, high = min(account_ids), max(account_ids)
+    if high - low + 1 - len(account_ids) > len(account_ids) // 4:
+        return f"{alias}.id = ANY({_id_array(account_ids)})"
+    present = set(account_ids)
+    missing = [i for i in range(low, high + 1) if i not in present]
+    condition = f"{alias}.id BETWEEN {int(low)} AND {int(high)}"
+    if missing:
+        condition += f" AND {alias}.id <> ALL({_id_array(missing)})"
+    return condition
+
+
+DEBTOR_JOINS = {"d", "em", "ph"}
+
+
+def _debtor_range(account_ids: list[int]) -> tuple[int, int]:
+    """The lowest and highest debtor id of these accounts, as numbers the
+    planner sees (the subquery keeps PostgreSQL from answering min and max by
+    walking the debtor index, which is slower than reading the chunk)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT min(x.debtor_id), max(x.debtor_id) FROM (SELECT a.debtor_id FROM "
+            f"{_t(Account)} a WHERE {_id_condition(account_ids)} OFFSET 0) x"
+        )
+        low, high = cursor.fetchone()
+    return (low, high) if low is not None else (0, -1)
+
+
 def copy_statement(
     columns: Iterable[tuple], account_ids: list[int], *, today: dt.date, condition: str = ""
 ) -> str:
@@ -231,46 +355,34 @@ def copy_statement(
     extra ``condition`` on ``a`` (already rendered, no parameters left)."""
     expressions = _expressions(today)
     columns = list(columns)
-    inner, outer = ["a.id AS id"], []
+    inner, outer, aliases = ["a.id AS id"], [], set()
     for index, (column, mask) in enumerate(columns):
-        if column.custom_field_id is not None:
-            value = _custom(column.custom_field_id)
-        else:
-            value = expressions[column.key]
-        kind = column.kind
+        custom = column.custom_field_id is not None
+        value = _custom(column.custom_field_id) if custom else expressions[column.key]
+        if not custom and column.key in COLUMN_JOINS:
+            aliases.add(COLUMN_JOINS[column.key])
+        kind, escape = column.kind, True
         if mask:
-            value, kind = MASKS[column.key](f"({value})"), TEXT
+            value = MASKED_EXPRESSIONS.get(column.key) or MASKS[column.key](f"({value})")
+            kind, escape = TEXT, column.key not in STAR_MASKS
+        elif kind != TEXT and not custom:
+            # Every number and date but a custom field's (stored as typed) is
+            # formatted by the database, so it is never a formula.
+            escape = False
         inner.append(f"{value} AS v{index}")
-        # Every number and date but a custom field's (stored as typed) is
-        # formatted by the database, so it is never a formula.
-        from_database = kind != TEXT and column.custom_field_id is None
-        outer.append(
-            _csv_cell(f"t.v{index}", kind, alone=len(columns) == 1, from_database=from_database)
-        )
-    ids = ",".join(str(int(i)) for i in account_ids)
-    primary = (
-        "SELECT {col} FROM {table} x WHERE x.debtor_id = a.debtor_id AND x.is_primary "
-        "ORDER BY x.id LIMIT 1"
+        outer.append(_csv_cell(f"t.v{index}", kind, alone=len(columns) == 1, escape=escape))
+    where = _id_condition(account_ids)
+    low, high = _debtor_range(account_ids) if aliases & DEBTOR_JOINS else (0, -1)
+    joins = "".join(
+        f" {sql.format(debtors=f'{int(low)} AND {int(high)}')}"
+        for alias, sql in JOINS.items()
+        if alias in aliases
     )
-    # The range lets the planner read just the chunk's part of the primary key.
-    low, high = (min(account_ids), max(account_ids)) if account_ids else (0, -1)
-    where = f"a.id BETWEEN {int(low)} AND {int(high)} AND a.id = ANY('{{{ids}}}'::bigint[])"
     if condition:
         where += f" AND ({condition})"
     return (
         f"COPY (SELECT {', '.join(outer)} FROM ("
-        f"SELECT {', '.join(inner)} FROM {_t(Account)} a "
-        f"JOIN {_t(Client)} c ON c.id = a.client_id "
-        f"JOIN {_t(Portfolio)} p ON p.id = a.portfolio_id "
-        f"JOIN {_t(Debtor)} d ON d.id = a.debtor_id "
-        f"JOIN {_t(AccountStatus)} s ON s.id = a.status_id "
-        f"LEFT JOIN {_t(User)} u ON u.id = a.assigned_to_id "
-        f"LEFT JOIN {_t(Creditor)} cr ON cr.id = a.creditor_id "
-        f"LEFT JOIN {_t(Office)} o ON o.id = a.office_id "
-        f"LEFT JOIN LATERAL ({primary.format(col='x.address', table=_t(DebtorEmail))}) "
-        "em(address) ON true "
-        f"LEFT JOIN LATERAL ({primary.format(col='x.number', table=_t(DebtorPhone))}) "
-        "ph(number) ON true "
+        f"SELECT {', '.join(inner)} FROM {_t(Account)} a{joins} "
         f"WHERE {where} OFFSET 0) t ORDER BY t.id"
         ") TO STDOUT WITH (FORMAT csv)"
     )
@@ -291,27 +403,63 @@ def to_crlf(data: bytes) -> bytes:
     return b"".join(out)
 
 
+# A chunk at least this long is copied as two halves at once, on two
+# connections: PostgreSQL runs a statement on one core, the machine has more.
+SPLIT_ROWS = 10_000
+
+
+def _copy(statement: str) -> tuple[bytes, int]:
+    """One COPY on this thread's connection: its bytes and row count."""
+    with connection.cursor() as cursor:
+        if not connection.get_autocommit():
+            # A chunk's statement is too short for JIT compilation to pay off,
+            # and the chunk is split across connections here, not across
+            # PostgreSQL's parallel workers (whose plans scan the whole table).
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            # Room to sort a chunk's rows in memory rather than on disk.
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+        buffer = io.BytesIO()
+        cursor.cursor.copy_expert(statement, buffer)
+        return buffer.getvalue(), cursor.cursor.rowcount
+
+
+def _copy_on_own_connection(statement: str) -> tuple[bytes, int]:
+    """``_copy`` in a helper thread, whose connection is its own (read
+    committed, as the chunk's: an export reads what is committed)."""
+    try:
+        with transaction.atomic():
+            return _copy(statement)
+    finally:
+        connection.close()
+
+
 def copy_rows(
     columns, account_ids: list[int], *, today: dt.date, visible_to=None
 ) -> tuple[bytes, int]:
     """The CSV rows (no header, no BOM) of those of ``account_ids`` that the
     queryset ``visible_to`` holds (all if None), and how many rows that is."""
     condition = ""
-    with connection.cursor() as cursor:
-        if visible_to is not None:
-            condition, params = visibility_condition(visible_to)
-            if condition is None:
-                return b"", 0
-            if params:
+    if visible_to is not None:
+        condition, params = visibility_condition(visible_to)
+        if condition is None:
+            return b"", 0
+        if params:
+            with connection.cursor() as cursor:
                 condition = cursor.mogrify(condition, params).decode()
-        if not connection.get_autocommit():
-            # A chunk's statement is too short for JIT compilation to pay off.
-            cursor.execute("SET LOCAL jit = off")
-            # Room to sort a chunk's rows in memory rather than on disk.
-            cursor.execute("SET LOCAL work_mem = '64MB'")
-        buffer = io.BytesIO()
-        cursor.cursor.copy_expert(
-            copy_statement(columns, account_ids, today=today, condition=condition), buffer
-        )
-        rows = cursor.cursor.rowcount
-    return to_crlf(buffer.getvalue()), rows
+    account_ids = sorted(account_ids)
+    halves = [account_ids]
+    if len(account_ids) >= SPLIT_ROWS and not connection.get_autocommit():
+        middle = len(account_ids) // 2
+        halves = [account_ids[:middle], account_ids[middle:]]
+    statements = [
+        copy_statement(columns, half, today=today, condition=condition) for half in halves
+    ]
+    if len(statements) == 1:
+        data, rows = _copy(statements[0])
+        return to_crlf(data), rows
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        second = pool.submit(_copy_on_own_connection, statements[1])
+        first_data, first_rows = _copy(statements[0])
+        second_data, second_rows = second.result()
+    return to_crlf(first_data + second_data), first_rows + second_rows

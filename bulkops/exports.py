@@ -62,7 +62,7 @@ from accounts.states import STATE_CHOICES
 from accounts.tables import ALL_COLUMNS, AccountTable
 from billing.models import Claim
 from bulkops.models import BulkOperation, ExportFile, ExportFormat, ExportPart, ExportTemplate
-from bulkops.registry import BulkAction, ChunkItem, Outcomes, register
+from bulkops.registry import BulkAction, Chunk, Outcomes, register
 from bulkops.services import record_audit_event
 
 EXPORT_PERMISSION = "accounts.export_accounts"
@@ -601,7 +601,7 @@ def final_name(operation: BulkOperation, file_format: str) -> str:
 
 
 def _store(name: str, handle) -> int:
-    """Save an open temporary file under exactly ``name`` (replacing what is
+    """Save an open binary file under exactly ``name`` (replacing what is
     there: a redone chunk overwrites its part). Returns the size."""
     handle.flush()
     size = handle.seek(0, io.SEEK_END)
@@ -702,10 +702,12 @@ class ExportAccounts(BulkAction):
     form_class = ExportForm
     confirm_label = "Export"
     dialog_template = "bulkops/_export_fields.html"
-    # Rows stream to a part file, so memory stays flat whatever the size (a
-    # COPY chunk holds its ~6 MB once); fewer, larger statements let
-    # PostgreSQL plan each one like a scan of the table.
-    chunk_size = 50_000
+    # Rows stream to a part file, so memory stays flat whatever the number of
+    # accounts (a COPY chunk holds its ~28 MB of CSV once). Large chunks let
+    # PostgreSQL plan each statement like a scan of the table (hash joins, not
+    # a lookup an account): 5.3 s for 1M accounts at 250,000 against 7.2 s
+    # at 50,000. A worker killed mid-chunk redoes at most that chunk.
+    chunk_size = 250_000
 
     def parameters(self, form):
         template = form.cleaned_data.get("template")
@@ -724,8 +726,8 @@ class ExportAccounts(BulkAction):
             text += f" (template “{parameters['template_name']}”)"
         return text
 
-    def apply(self, items: list[ChunkItem], operation):
-        ids = sorted(item.account_id for item in items)
+    def apply(self, items: Chunk, operation):
+        ids = sorted(items.account_ids)
         user = operation.created_by
         if not (user.is_active and user.has_perm(EXPORT_PERMISSION)):
             return Outcomes.all_failed(ids, "The user who started the export may no longer export.")
@@ -737,18 +739,19 @@ class ExportAccounts(BulkAction):
         as_csv = operation.parameters["format"] == ExportFormat.CSV
         written: list[int] = []
         name = part_name(operation, ids[0])
-        with tempfile.TemporaryFile() as handle:
-            if as_csv and connection.vendor == "postgresql":
-                # The same bytes as below, made by the database in one COPY.
-                from bulkops.export_sql import copy_rows  # it reads this module's kinds
+        if as_csv and connection.vendor == "postgresql":
+            # The same bytes as below, made by the database with COPY, and
+            # saved as they are (a chunk's bytes are in memory once anyway).
+            from bulkops.export_sql import copy_rows  # it reads this module's kinds
 
-                visible = accounts_visible_to(user)
-                data, rows = copy_rows(columns, ids, today=timezone.localdate(), visible_to=visible)
-                handle.write(data)
-                written = ids
-                if rows != len(ids):  # some are no longer visible: which ones?
-                    written = list(visible.filter(pk__any=ids).values_list("pk", flat=True))
-            else:
+            visible = accounts_visible_to(user)
+            data, rows = copy_rows(columns, ids, today=timezone.localdate(), visible_to=visible)
+            written = ids
+            if rows != len(ids):  # some are no longer visible: which ones?
+                written = list(visible.filter(pk__any=ids).values_list("pk", flat=True))
+            _store(name, io.BytesIO(data))
+        else:
+            with tempfile.TemporaryFile() as handle:
                 text, writer = _text_writer(handle)
                 for account_id, cells in chunk_rows(ids, columns, user=user):
                     if as_csv:
@@ -758,7 +761,7 @@ class ExportAccounts(BulkAction):
                     writer.writerow(cells)
                     written.append(account_id)
                 text.detach()
-            _store(name, handle)
+                _store(name, handle)
         ExportPart.objects.update_or_create(
             operation=operation,
             first_account_id=ids[0],

@@ -8,12 +8,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import AccountFlag, CustomField, CustomFieldValue
+from accounts.roles import SUPERVISOR
 from accounts.selectors import accounts_visible_to
 from billing.services import decline_payment, post_ledger_entry, post_payment, record_payment
 from bulkops import export_sql, exports
@@ -22,6 +24,7 @@ from tests.factories import (
     AccountStatusFactory,
     ClaimFactory,
     ClientFactory,
+    CompanyFactory,
     CreditorFactory,
     DebtorEmailFactory,
     DebtorFactory,
@@ -101,7 +104,7 @@ def tricky_ids(company, settings):
     )
     DebtorEmailFactory(debtor=mary, address="old@example.com", is_primary=False)
     DebtorEmailFactory(debtor=mary, address="Zoë.O'Neil@exämple.com", is_primary=True)
-    DebtorEmailFactory(debtor=mary, address="second@example.com", is_primary=True)
+    DebtorEmailFactory(debtor=mary, address="second@example.com", is_primary=False)
     DebtorPhoneFactory(debtor=mary, number="+1 (555) 555-0123", is_primary=True)
     evil = DebtorFactory(
         first_name="=SUM(A1)",
@@ -233,8 +236,17 @@ def test_single_column_with_empty_cells(supervisor, tricky_ids, key, masked):
         # Only ASCII digits are kept, in both paths.
         ("phone", True, {"phone": "０９０-１２３４-５６７８"}),
         ("phone", True, {"phone": "(555) 010-9876 ²"}),
+        # The fast paths: names without whitespace, numbers ending in four digits.
+        ("debtor", True, {"debtor": {"first_name": "=cmd", "last_name": "Ödön"}}),
+        ("debtor", True, {"debtor": {"first_name": "", "last_name": "-Solo"}}),
+        ("debtor", True, {"debtor": {"first_name": "李", "last_name": ""}}),
+        ("phone", True, {"phone": "+15555550123"}),
+        ("phone", True, {"phone": "０９０5678"}),
     ],
-    ids=["masked-nbsp", "masked-ideographic", "name-nbsp", "collector-nbsp", "fullwidth", "ext"],
+    ids=[
+        "masked-nbsp", "masked-ideographic", "name-nbsp", "collector-nbsp", "fullwidth", "ext",
+        "one-word-names-formula", "last-name-only", "first-name-only", "e164", "ascii-tail",
+    ],
 )  # fmt: skip
 def test_unicode_whitespace_and_digits_match(supervisor, company, key, masked, data):
     debtor = DebtorFactory(**data.get("debtor", {}))
@@ -312,3 +324,65 @@ def test_visibility_of_everyone_and_of_no_one(company):
     assert export_sql.copy_rows(
         columns, [account.pk], today=today, visible_to=accounts_visible_to(nobody)
     ) == (b"", 0)
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        ([5, 6, 7, 8], "a.id BETWEEN 5 AND 8"),
+        ([8, 5, 6, 10, 9], "a.id BETWEEN 5 AND 10 AND a.id <> ALL('{7}'::bigint[])"),
+        ([1, 50, 99], "a.id = ANY('{1,50,99}'::bigint[])"),
+        ([], "false"),
+    ],
+    ids=["whole-range", "range-less-a-gap", "sparse", "empty"],
+)
+def test_which_accounts_a_statement_reads(ids, expected):
+    assert export_sql._id_condition(ids) == expected
+
+
+def _reversed_debtors(company, count):
+    """Accounts whose debtors were created in the opposite order, so a chunk's
+    range of debtor ids is as wide as it can be."""
+    debtors = [DebtorFactory(first_name=f"N{i}", city=f"=City {i}") for i in range(count)]
+    accounts = []
+    for debtor in reversed(debtors):
+        DebtorEmailFactory(debtor=debtor, address=f"{debtor.first_name}@example.com")
+        DebtorPhoneFactory(debtor=debtor, number=f"+1555000{debtor.pk % 10000:04d}")
+        accounts.append(AccountFactory(company=company, debtor=debtor))
+    return [a.pk for a in accounts]
+
+
+@pytest.mark.parametrize(
+    "pick",
+    [range(10), range(0, 10, 3), [0, 1, 2, 3, 5, 6, 7, 8, 9]],
+    ids=["contiguous", "sparse", "one-gap"],
+)
+def test_any_choice_of_accounts_gives_the_same_bytes(supervisor, company, pick):
+    ids = _reversed_debtors(company, 10)
+    chosen = [ids[i] for i in pick]
+    keys = ["file_number", "debtor", "email", "phone", "city"]
+    for masked in (False, True):
+        columns = spec_columns(supervisor, keys, masked=masked)
+        assert_same_bytes(supervisor, chosen, columns, rows=len(chosen))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_chunk_is_copied_in_two_halves_on_two_connections(monkeypatch):
+    """The second half runs on a helper thread's own connection (it reads what
+    is committed, hence a transactional test); the bytes are the same."""
+    company = CompanyFactory()
+    supervisor = UserFactory(company=company, role=SUPERVISOR)
+    ids = _reversed_debtors(company, 7)
+    monkeypatch.setattr(export_sql, "SPLIT_ROWS", 2)
+    helpers = []
+    real = export_sql._copy_on_own_connection
+
+    def spy(statement):
+        helpers.append(threading.get_ident())
+        return real(statement)
+
+    monkeypatch.setattr(export_sql, "_copy_on_own_connection", spy)
+    columns = spec_columns(supervisor, ["file_number", "debtor", "email", "phone"], masked=True)
+    with transaction.atomic():
+        assert_same_bytes(supervisor, ids, columns, rows=7)
+    assert len(helpers) == 1 and helpers[0] != threading.get_ident()
