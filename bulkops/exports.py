@@ -703,11 +703,20 @@ class ExportAccounts(BulkAction):
     confirm_label = "Export"
     dialog_template = "bulkops/_export_fields.html"
     # Rows stream to a part file, so memory stays flat whatever the number of
-    # accounts (a COPY chunk holds its ~28 MB of CSV once). Large chunks let
-    # PostgreSQL plan each statement like a scan of the table (hash joins, not
-    # a lookup an account): 5.3 s for 1M accounts at 250,000 against 7.2 s
-    # at 50,000. A worker killed mid-chunk redoes at most that chunk.
-    chunk_size = 250_000
+    # accounts. Python writes .xlsx (and CSV on SQLite) row by row: 50,000 a
+    # chunk. A CSV on PostgreSQL is COPY: a chunk's ~28 MB of CSV is held
+    # once, and large chunks let PostgreSQL plan each statement like a scan
+    # of the table (hash joins, not a lookup an account): 4.2 s for the COPY
+    # statements of 1M accounts at 250,000 a chunk, 7.2 s at 50,000.
+    chunk_size = 50_000
+    copy_chunk_size = 250_000
+
+    def chunk_size_for(self, operation):
+        if operation.parameters.get("format") == ExportFormat.CSV and (
+            connection.vendor == "postgresql"
+        ):
+            return self.copy_chunk_size
+        return self.chunk_size
 
     def parameters(self, form):
         template = form.cleaned_data.get("template")

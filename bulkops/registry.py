@@ -117,6 +117,10 @@ class BulkAction:
 
         return snapshot_items(operation, queryset)
 
+    def chunk_size_for(self, operation: BulkOperation) -> int:
+        """How many accounts a chunk of this operation holds."""
+        return self.chunk_size
+
     def apply(self, items: Chunk, operation: BulkOperation) -> Outcomes:
         raise NotImplementedError
 

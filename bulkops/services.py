@@ -389,7 +389,9 @@ def process_next_chunk(operation_id: int) -> str:
                 operation=operation, account_id__gt=operation.cursor, outcome=Outcome.PENDING
             )
             .order_by("account_id")
-            .values_list("account_id", "argument")[: action.chunk_size if action else 1000]
+            .values_list("account_id", "argument")[
+                : action.chunk_size_for(operation) if action else 1000
+            ]
         )
         if not pending:
             operation.status = (

@@ -16,3 +16,16 @@ def test_a_chunk_reads_as_items_and_as_ids():
 def test_a_chunk_of_items_is_a_chunk_too():
     items = [ChunkItem(1, ""), ChunkItem(2, "x")]
     assert list(Chunk(items)) == items and Chunk(iter(items)).account_ids == [1, 2]
+
+
+def test_an_export_chunk_is_large_only_where_copy_writes_it():
+    from django.db import connection
+
+    from bulkops.exports import ExportAccounts
+    from bulkops.models import BulkOperation
+
+    action = ExportAccounts()
+    csv, xlsx = (BulkOperation(parameters={"format": f}) for f in ("csv", "xlsx"))
+    copy = connection.vendor == "postgresql"
+    assert action.chunk_size_for(csv) == (250_000 if copy else 50_000)
+    assert action.chunk_size_for(xlsx) == 50_000
