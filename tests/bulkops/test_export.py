@@ -360,6 +360,7 @@ def test_xlsx_typed_cells(supervisor, data):
 def test_sheets_roll_over_at_the_row_limit(supervisor, company, monkeypatch):
     monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 3)  # a header and two rows a sheet
     monkeypatch.setattr(ExportAccounts, "chunk_size", 2)
+    monkeypatch.setattr(ExportAccounts, "copy_chunk_size", 2)
     accounts = create_accounts(5, company=company)
     operation = run(supervisor, accounts, {"format": "xlsx", "columns": ["file_number"]})
     workbook = load_workbook(io.BytesIO(file_bytes(operation)))
@@ -519,6 +520,7 @@ def test_a_redone_chunk_does_not_duplicate_rows(
     supervisor, company, storage, monkeypatch, django_capture_on_commit_callbacks
 ):
     monkeypatch.setattr(ExportAccounts, "chunk_size", 2)
+    monkeypatch.setattr(ExportAccounts, "copy_chunk_size", 2)
     accounts = create_accounts(5, company=company)
     ids = [a.pk for a in accounts]
     operation = start(supervisor, accounts, {"format": "csv", "columns": ["file_number"]})
@@ -565,6 +567,7 @@ def test_failed_chunks_keep_the_parts_until_a_retry_completes_the_file(
     supervisor, company, storage, monkeypatch, django_capture_on_commit_callbacks
 ):
     monkeypatch.setattr(ExportAccounts, "chunk_size", 2)
+    monkeypatch.setattr(ExportAccounts, "copy_chunk_size", 2)
     accounts = create_accounts(5, company=company)
     ids = [a.pk for a in accounts]
     real_store = exports._store
@@ -911,6 +914,7 @@ def test_a_cancelled_export_leaves_no_part_files(
     supervisor, company, storage, monkeypatch, django_capture_on_commit_callbacks
 ):
     monkeypatch.setattr(ExportAccounts, "chunk_size", 2)
+    monkeypatch.setattr(ExportAccounts, "copy_chunk_size", 2)
     accounts = create_accounts(5, company=company)
     operation = start(supervisor, accounts, {"format": "csv", "columns": ["file_number"]})
     with django_capture_on_commit_callbacks(execute=True):
