@@ -1,11 +1,12 @@
-"""CSV exports on PostgreSQL: one chunk's rows as ONE ``COPY ... TO STDOUT``.
+"""CSV exports on PostgreSQL: a chunk's rows made by ``COPY ... TO STDOUT``.
 
 The database formats, masks and escapes every cell exactly as the Python
 writer of ``bulkops.exports`` does (same values, same masks, same formula
 neutralising, same quoting), so the file is byte for byte the same whichever
 path made it; ``tests/bulkops/test_export_copy.py`` holds them to that on
 every column. Python then only moves bytes: the part file is written at the
-speed of ``COPY`` itself.
+speed of ``COPY`` itself. A long chunk is copied as two halves at once, on
+two connections (PostgreSQL runs one statement on one core).
 
 Two differences of PostgreSQL's CSV are evened out here: an empty value is
 sent as NULL (``COPY`` would quote an empty string), and rows end in CRLF as
@@ -78,15 +79,15 @@ def mask_account_number(x: str) -> str:
     return f"CASE WHEN coalesce({x}, '') = '' THEN NULL ELSE '****' || right({x}, 4) END"
 
 
-ENDS_IN_FOUR_DIGITS = "'[0-9]{4}$'"
-
-
 def mask_email(x: str) -> str:
     return (
         f"CASE WHEN coalesce({x}, '') = '' THEN NULL WHEN strpos({x}, '@') = 0 THEN '***' "
         f"ELSE left(left({x}, strpos({x}, '@') - 1), 1) || '***@' "
         f"|| substr({x}, strpos({x}, '@') + 1) END"
     )
+
+
+ENDS_IN_FOUR_DIGITS = "'[0-9]{4}$'"
 
 
 def mask_phone(x: str) -> str:
@@ -211,33 +212,28 @@ def _expressions(today: dt.date) -> dict[str, str]:
     }
 
 
-# The joins on the debtor are bounded by the chunk's range of debtor ids
-# (``_debtor_range``, read before the statement). Accounts and their
-# debtors are mostly created together, so the range is about as narrow as the
-# chunk, and PostgreSQL reads it as a range of each table's index and joins
-# by hash, instead of one index lookup per account (or a scan of every
-# debtor per chunk). The bound is never wrong, only less useful, when it is wide.
-_IN_DEBTOR_RANGE = "{column} BETWEEN {debtors}"
-
-
 def _primary(alias: str, model) -> str:
     """The debtor's primary email or phone: at most one, by the table's
     partial unique constraint, so a plain join returns one row at most."""
     return (
-        f"LEFT JOIN {_t(model)} {alias} ON {alias}.debtor_id = a.debtor_id AND {alias}.is_primary "
-        f"AND {_IN_DEBTOR_RANGE.format(column=alias + '.debtor_id', debtors='{debtors}')}"
+        f"LEFT JOIN {_t(model)} {alias} ON {alias}.debtor_id = a.debtor_id "
+        f"AND {alias}.is_primary AND {alias}.debtor_id BETWEEN {{debtors}}"
     )
 
 
 # The tables an export may read besides the account, by alias, in join order.
 # An account's client, portfolio, debtor and status are never null.
+#
+# The joins on the debtor are bounded by the chunk's range of debtor ids
+# ({debtors}: ``_debtor_range``, read before the statement). Accounts and
+# their debtors are mostly created together, so the range is about as narrow
+# as the chunk, and PostgreSQL reads it as a range of each table's index and
+# joins by hash, instead of one index lookup per account (or a scan of every
+# debtor per chunk). A wide range is slower, never wrong.
 JOINS: dict[str, str] = {
     "c": f"JOIN {_t(Client)} c ON c.id = a.client_id",
     "p": f"JOIN {_t(Portfolio)} p ON p.id = a.portfolio_id",
-    "d": (
-        f"JOIN {_t(Debtor)} d ON d.id = a.debtor_id "
-        f"AND {_IN_DEBTOR_RANGE.format(column='d.id', debtors='{debtors}')}"
-    ),
+    "d": f"JOIN {_t(Debtor)} d ON d.id = a.debtor_id AND d.id BETWEEN {{debtors}}",
     "s": f"JOIN {_t(AccountStatus)} s ON s.id = a.status_id",
     "u": f"LEFT JOIN {_t(User)} u ON u.id = a.assigned_to_id",
     "cr": f"LEFT JOIN {_t(Creditor)} cr ON cr.id = a.creditor_id",
