@@ -28,7 +28,6 @@ import datetime as dt
 import io
 import posixpath
 import re
-import shutil
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -629,14 +628,60 @@ def _read_part(name: str) -> Iterator[list[str]]:
             text.detach()
 
 
-def _write_csv(handle, header: list[str], parts: list[ExportPart]) -> None:
-    handle.write(CSV_BOM)
-    text, writer = _text_writer(handle)
-    writer.writerow([escape_formula(label) for label in header])
-    text.detach()
-    for part in parts:
-        with default_storage.open(part.name, "rb") as source:
-            shutil.copyfileobj(source, handle, COPY_BUFFER)
+def _csv_header(header: list[str]) -> bytes:
+    text = io.StringIO(newline="")
+    csv.writer(text).writerow([escape_formula(label) for label in header])
+    return CSV_BOM + text.getvalue().encode()
+
+
+class _Concatenation(io.RawIOBase):
+    """The file's first bytes, then each stored part's bytes in turn, as one
+    readable stream: the CSV is assembled as storage saves it, never first
+    in a local temporary file."""
+
+    def __init__(self, head: bytes, names: list[str]):
+        self._sources = iter([io.BytesIO(head), *names])
+        self._current = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while True:
+            if self._current is None:
+                source = next(self._sources, None)
+                if source is None:
+                    return 0
+                self._current = (
+                    source if isinstance(source, io.BytesIO) else default_storage.open(source, "rb")
+                )
+            data = self._current.read(len(buffer))
+            if data:
+                buffer[: len(data)] = data
+                return len(data)
+            self._current.close()
+            self._current = None
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
+        super().close()
+
+
+def _store_csv(name: str, header: list[str], parts: list[ExportPart]) -> int:
+    """Save the header and the parts, in order, as the file ``name``."""
+    head = _csv_header(header)
+    size = len(head) + sum(default_storage.size(part.name) for part in parts)
+    with _Concatenation(head, [part.name for part in parts]) as stream:
+        content = File(io.BufferedReader(stream, COPY_BUFFER), name=posixpath.basename(name))
+        content.size = size
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        saved = default_storage.save(name, content)
+    if saved != name:  # another writer raced us to the name
+        default_storage.delete(saved)
+        raise RuntimeError(f"Could not write {name}: the storage saved it as {saved}.")
+    return size
 
 
 def _write_xlsx(handle, header: list[str], kinds: list[str], parts: list[ExportPart]) -> None:
@@ -795,12 +840,12 @@ class ExportAccounts(BulkAction):
             header = [entry["label"] for entry in spec]
             kinds = [TEXT if entry.get("mask") else entry.get("kind", TEXT) for entry in spec]
             name = final_name(operation, file_format)
-            with tempfile.TemporaryFile() as handle:
-                if file_format == ExportFormat.XLSX:
+            if file_format == ExportFormat.XLSX:
+                with tempfile.TemporaryFile() as handle:
                     _write_xlsx(handle, header, kinds, parts)
-                else:
-                    _write_csv(handle, header, parts)
-                size = _store(name, handle)
+                    size = _store(name, handle)
+            else:
+                size = _store_csv(name, header, parts)
             now = timezone.now()
             ExportFile.objects.update_or_create(
                 operation=operation,
