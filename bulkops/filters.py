@@ -33,8 +33,12 @@ class OperationFilter(django_filters.FilterSet):
 
 
 class ItemFilter(django_filters.FilterSet):
+    """Over ``items.with_settled_outcome()``."""
+
     outcome = django_filters.ChoiceFilter(
-        choices=BulkOperationItem.Outcome.choices, empty_label="All outcomes"
+        field_name="settled_outcome",
+        choices=BulkOperationItem.Outcome.choices,
+        empty_label="All outcomes",
     )
 
     class Meta:

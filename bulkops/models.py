@@ -93,10 +93,43 @@ class BulkOperation(models.Model):
         return 100 if not self.total else int(100 * self.processed / self.total)
 
 
+class BulkOperationItemQuerySet(models.QuerySet):
+    def with_settled_outcome(self):
+        """Each item's outcome as ``settled_outcome``: an item still pending at
+        or before its operation's cursor was done (see BulkOperationItem)."""
+        Outcome = BulkOperationItem.Outcome
+        return self.annotate(
+            settled_outcome=models.Case(
+                models.When(
+                    outcome=Outcome.PENDING,
+                    account_id__lte=models.F("operation__cursor"),
+                    then=models.Value(Outcome.DONE),
+                ),
+                default=models.F("outcome"),
+                output_field=models.CharField(),
+            )
+        )
+
+    def unprocessed(self):
+        """Items no chunk has reached yet."""
+        return self.filter(
+            outcome=BulkOperationItem.Outcome.PENDING,
+            account_id__gt=models.F("operation__cursor"),
+        )
+
+
 class BulkOperationItem(models.Model):
     """One account of an operation's snapshot and what happened to it.
-    Outcomes are written in the same transaction as the account's change, so
-    a chunk is either wholly done or wholly still pending."""
+
+    Skipped and failed outcomes, with their reason, are written in the same
+    transaction as the chunk's changes. "Done" is not written: a chunk is the
+    pending items after the operation's cursor up to its last account, and it
+    moves the cursor there when it commits, so an item still pending at or
+    before the cursor was done (``with_settled_outcome``). Writing it would
+    rewrite every item of a million-account operation once more: a second
+    of a 10-second export. A retry settles them for real before it moves
+    the cursor back. Done items therefore have no ``processed_at``: the
+    operation's start and finish say when."""
 
     class Outcome(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -130,6 +163,8 @@ class BulkOperationItem(models.Model):
     reason = models.CharField(max_length=255, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
+    objects = BulkOperationItemQuerySet.as_manager()
+
     class Meta:
         # Chunks are read by (operation, account) ranges after the operation's
         # cursor, so the outcome needs no index: writing one changes no indexed
@@ -141,7 +176,21 @@ class BulkOperationItem(models.Model):
         indexes = [models.Index(fields=["account"], name="bulkop_item_account_idx")]
 
     def __str__(self):
-        return f"{self.operation_id}/{self.account_id}: {self.outcome}"
+        return f"{self.operation_id}/{self.account_id}: {self.settled}"
+
+    @property
+    def settled(self) -> str:
+        """The settled outcome (annotated by ``with_settled_outcome``, or worked
+        out from the operation's cursor)."""
+        annotated = getattr(self, "settled_outcome", None)
+        if annotated is not None:
+            return annotated
+        if self.outcome == self.Outcome.PENDING and self.account_id <= self.operation.cursor:
+            return self.Outcome.DONE
+        return self.outcome
+
+    def get_settled_display(self) -> str:
+        return self.Outcome(self.settled).label
 
 
 class AuditEvent(models.Model):

@@ -228,11 +228,8 @@ def _overlapping_operation(operation: BulkOperation) -> BulkOperation | None:
         operation=operation, outcome=BulkOperationItem.Outcome.PENDING
     ).values("account_id")
     clash = (
-        BulkOperationItem.objects.filter(
-            account_id__in=mine,
-            outcome=BulkOperationItem.Outcome.PENDING,
-            operation__status__in=BulkOperation.ACTIVE,
-        )
+        BulkOperationItem.objects.unprocessed()
+        .filter(account_id__in=mine, operation__status__in=BulkOperation.ACTIVE)
         .exclude(operation=operation)
         .exclude(operation__kind__in=read_only)
         .values_list("operation_id", flat=True)
@@ -372,7 +369,7 @@ def process_next_chunk(operation_id: int) -> str:
             # What was not processed is settled as skipped, so a later Retry
             # runs only the failed accounts, never the cancelled ones.
             cancelled = BulkOperationItem.objects.filter(
-                operation=operation, outcome=Outcome.PENDING
+                operation=operation, outcome=Outcome.PENDING, account_id__gt=operation.cursor
             ).update(outcome=Outcome.SKIPPED, reason=CANCELLED_REASON, processed_at=now)
             operation.skipped += cancelled
             operation.status = BulkOperation.Status.CANCELLED
@@ -440,13 +437,9 @@ def process_next_chunk(operation_id: int) -> str:
                 else:
                     failed += len(account_ids)
         # The chunk is exactly the pending items after the cursor up to its
-        # last account: a range, not a list of ids, says which are done.
-        BulkOperationItem.objects.filter(
-            operation=operation,
-            outcome=Outcome.PENDING,
-            account_id__gt=operation.cursor,
-            account_id__lte=ids[-1],
-        ).update(outcome=Outcome.DONE, processed_at=now)
+        # last account. Those still pending were done: moving the cursor past
+        # them, below, in this transaction, is what records it (see
+        # BulkOperationItem), rather than rewriting every one of them.
         operation.processed += len(ids)
         operation.succeeded += len(ids) - skipped - failed
         operation.skipped += skipped
@@ -501,6 +494,13 @@ def retry_failed(*, user, operation: BulkOperation) -> int:
     with transaction.atomic():
         _serialise_starts(operation.company_id)
         locked = BulkOperation.objects.select_for_update().get(pk=operation.pk)
+        # The cursor goes back to the start: what it said was done is written
+        # as done first, so that only the retried accounts are pending.
+        BulkOperationItem.objects.filter(
+            operation=locked,
+            outcome=BulkOperationItem.Outcome.PENDING,
+            account_id__lte=locked.cursor,
+        ).update(outcome=BulkOperationItem.Outcome.DONE)
         count = BulkOperationItem.objects.filter(
             operation=locked, outcome=BulkOperationItem.Outcome.FAILED
         ).update(outcome=BulkOperationItem.Outcome.PENDING, reason="", processed_at=None)

@@ -127,7 +127,9 @@ def _operation_or_404(request, pk) -> BulkOperation:
 @permission_required("bulkops.view_bulkoperation", raise_exception=True)
 def operation_detail(request, pk):
     operation = _operation_or_404(request, pk)
-    items = ItemFilter(request.GET, queryset=operation.items.select_related("account"))
+    items = ItemFilter(
+        request.GET, queryset=operation.items.select_related("account").with_settled_outcome()
+    )
     page = Paginator(items.qs.order_by("account_id"), 50).get_page(request.GET.get("page"))
     action = get_action(operation.kind)
     query = request.GET.copy()
@@ -166,9 +168,9 @@ def operation_progress(request, pk):
 @permission_required("bulkops.view_bulkoperation", raise_exception=True)
 def operation_items_csv(request, pk):
     operation = _operation_or_404(request, pk)
-    items = ItemFilter(request.GET, queryset=operation.items.all()).qs
+    items = ItemFilter(request.GET, queryset=operation.items.with_settled_outcome()).qs
     rows = items.order_by("account_id").values_list(
-        "account__file_number", "outcome", "reason", "processed_at"
+        "account__file_number", "settled_outcome", "reason", "processed_at"
     )
 
     class Echo:

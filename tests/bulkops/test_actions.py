@@ -56,8 +56,8 @@ def run(user, action, accounts, data, *, count=None) -> BulkOperation:
 
 
 def outcome_of(operation, account) -> tuple[str, str]:
-    item = operation.items.get(account=account)
-    return item.outcome, item.reason
+    item = operation.items.with_settled_outcome().get(account=account)
+    return item.settled, item.reason
 
 
 def audit(operation, action) -> dict[int, dict]:
