@@ -146,6 +146,34 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
+
+# --- File storage: export files -----------------------------------------------
+# Workers write export files and the web processes serve them, so all of them
+# must see one storage: MEDIA_ROOT on a shared disk (docker-compose.yml mounts
+# one volume there for every service), or, with AWS_STORAGE_BUCKET_NAME set,
+# an S3-compatible bucket (AWS S3, MinIO, Ceph, R2...) through django-storages.
+# The bucket's credentials come the usual boto3 way (AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY, a profile or an instance role), never from here.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+            "location": env.str("AWS_LOCATION", default=""),  # a key prefix
+            # Private objects: files reach users only through the download view,
+            # which checks who asks, honours the expiry and audits.
+            "default_acl": None,
+            "querystring_auth": True,
+            # A redone chunk replaces its part under the same key.
+            "file_overwrite": True,
+            # Reading a part back, or serving a download, spills to disk past this.
+            "max_memory_size": 16 * 1024 * 1024,
+        },
+    }
 EXPORT_LINK_TTL_HOURS = env.int("EXPORT_LINK_TTL_HOURS", default=24)  # export links live
 # Serve straight from the app folders when collectstatic has not run (make run).
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)

@@ -1,0 +1,208 @@
+"""Export files in an S3-compatible bucket, which AWS_STORAGE_BUCKET_NAME
+switches on: the settings it produces, then exports written to, downloaded
+from and purged from a bucket of moto's S3 server on loopback (a real HTTP
+conversation in S3's API: no S3 service is reachable from here)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+
+import boto3
+import pytest
+from django.core.files.storage import default_storage
+from django.urls import reverse
+from django.utils import timezone
+from moto.server import ThreadedMotoServer
+from openpyxl import load_workbook
+
+from accounts.masking import mask_account_number
+from bulkops import exports, services
+from bulkops.exports import ExportAccounts
+from bulkops.models import AuditEvent, ExportFile, ExportPart
+from bulkops.selection import Selection
+from tests.factories import create_accounts
+from tests.test_deploy_settings import production_env, run_python
+
+pytestmark = pytest.mark.django_db
+
+REGION = "eu-west-1"
+PRINT_STORAGES = (
+    "import json, django; django.setup(); from django.conf import settings; "
+    "print(json.dumps(settings.STORAGES))"
+)
+
+
+def storages_for(tmp_path, **variables) -> dict:
+    """STORAGES as collections_app.settings builds it from this environment."""
+    result = run_python("-c", PRINT_STORAGES, env=production_env(tmp_path, **variables))
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint, settings, tmp_path, monkeypatch):
+    """A new bucket, made the default storage with exactly the options the
+    production settings give it."""
+    name = f"exports-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
+    client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    storages = storages_for(
+        tmp_path,
+        AWS_STORAGE_BUCKET_NAME=name,
+        AWS_S3_ENDPOINT_URL=s3_endpoint,
+        AWS_S3_REGION_NAME=REGION,
+        AWS_S3_ADDRESSING_STYLE="path",
+        AWS_LOCATION="collections",
+    )
+    settings.STORAGES = storages  # resets default_storage
+    settings.MEDIA_ROOT = tmp_path / "media"  # must stay empty
+
+    class Bucket:
+        def keys(self) -> list[str]:
+            listed = client.list_objects_v2(Bucket=name).get("Contents", [])
+            return sorted(entry["Key"] for entry in listed)
+
+        def read(self, key: str) -> bytes:
+            return client.get_object(Bucket=name, Key=key)["Body"].read()
+
+    yield Bucket()
+    assert not (tmp_path / "media").exists(), "a file went to the local disk"
+
+
+@pytest.fixture(autouse=True)
+def enqueued(monkeypatch):
+    monkeypatch.setattr(services, "enqueue_operation", lambda pk: None)
+
+
+def start(user, accounts, data):
+    ids = [a.pk for a in accounts]
+    return services.start_operation(
+        user=user,
+        action_key="export",
+        selection=Selection(ids=frozenset(ids)),
+        confirmed_count=len(ids),
+        data=data,
+        idempotency_key=uuid.uuid4().hex,
+    )
+
+
+def run(user, accounts, data):
+    operation = start(user, accounts, data)
+    assert services.run_operation(operation.pk) == "finished"
+    operation.refresh_from_db()
+    return operation
+
+
+def download(client, user, operation):
+    client.force_login(user)
+    response = client.get(reverse("bulkops:export-download", args=[operation.pk]))
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return response, body
+
+
+def test_the_bucket_setting_switches_the_default_storage(tmp_path):
+    assert storages_for(tmp_path)["default"] == {
+        "BACKEND": "django.core.files.storage.FileSystemStorage"
+    }
+    default = storages_for(
+        tmp_path,
+        AWS_STORAGE_BUCKET_NAME="acme-exports",
+        AWS_S3_ENDPOINT_URL="https://minio.internal:9000",
+    )["default"]
+    assert default["BACKEND"] == "storages.backends.s3.S3Storage"
+    options = default["OPTIONS"]
+    assert options["bucket_name"] == "acme-exports"
+    assert options["endpoint_url"] == "https://minio.internal:9000"
+    assert options["region_name"] is None  # boto3's own default applies
+    # Private, overwritten in place by a redone chunk, never public links.
+    assert options["default_acl"] is None and options["querystring_auth"] is True
+    assert options["file_overwrite"] is True
+    assert "access_key" not in options and "secret_key" not in options
+
+
+def test_a_csv_export_is_written_to_the_bucket_served_and_purged(
+    bucket, client, supervisor, company, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(ExportAccounts, "chunk_size", 2)
+    monkeypatch.setattr(ExportAccounts, "copy_chunk_size", 2)
+    accounts = create_accounts(5, company=company)
+    with django_capture_on_commit_callbacks(execute=True):
+        operation = run(
+            supervisor,
+            accounts,
+            {
+                "format": "csv",
+                "columns": ["file_number", "account_number"],
+                "mask": ["account_number"],
+            },
+        )
+    name = f"exports/{operation.pk}/accounts-{operation.pk}.csv"
+    assert operation.export_file.name == name
+    # Three chunks' parts were assembled, then deleted: only the file is left.
+    assert bucket.keys() == [f"collections/{name}"]
+    assert not ExportPart.objects.filter(operation=operation).exists()
+
+    content = bucket.read(f"collections/{name}")
+    assert content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"), newline="")))
+    by_number = sorted(accounts, key=lambda a: a.pk)
+    assert rows == [["File Number", "Account"]] + [
+        [a.file_number, mask_account_number(a.account_number)] for a in by_number
+    ]
+    assert operation.export_file.size == len(content) and operation.export_file.rows == 5
+
+    response, body = download(client, supervisor, operation)
+    assert response.status_code == 200 and body == content
+    assert AuditEvent.objects.filter(action="export.downloaded", bulk_operation=operation).exists()
+
+    ExportFile.objects.filter(operation=operation).update(expires_at=timezone.now())
+    assert exports.purge_expired_exports() == 1
+    assert bucket.keys() == []
+    response, _ = download(client, supervisor, operation)
+    assert response.status_code == 410
+
+
+def test_an_xlsx_export_is_read_back_from_the_bucket(bucket, client, supervisor, company):
+    accounts = create_accounts(3, company=company)
+    operation = run(
+        supervisor, accounts, {"format": "xlsx", "columns": ["file_number", "current_balance"]}
+    )
+    response, body = download(client, supervisor, operation)
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(body), read_only=True).active
+    rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert rows[0] == ["File Number", "Current Balance"]
+    assert [row[0] for row in rows[1:]] == [
+        a.file_number for a in sorted(accounts, key=lambda a: a.pk)
+    ]
+    assert default_storage.exists(operation.export_file.name)
+
+
+def test_a_cancelled_export_leaves_no_parts_in_the_bucket(
+    bucket, supervisor, company, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(ExportAccounts, "chunk_size", 2)
+    monkeypatch.setattr(ExportAccounts, "copy_chunk_size", 2)
+    accounts = create_accounts(5, company=company)
+    operation = start(supervisor, accounts, {"format": "csv", "columns": ["file_number"]})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.process_next_chunk(operation.pk) == "continue"
+    assert len(bucket.keys()) == 1  # the first chunk's part
+    services.request_cancel(user=supervisor, operation=operation)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.run_operation(operation.pk) == "cancelled"
+    assert bucket.keys() == []
