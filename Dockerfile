@@ -24,7 +24,9 @@ RUN pip install . \
 COPY . .
 
 # VAR_DIR holds run-time state (celerybeat schedule, embedded secret key if
-# SECRET_KEY is not set); it is the only path the app user may write to.
+# SECRET_KEY is not set, export files under media/, where docker-compose.yml
+# mounts a volume shared by every service); it is the only path the app user
+# may write to.
 # Static files are collected into the image, so WhiteNoise need not search
 # the app folders at run time.
 ENV VAR_DIR=/app/var \
@@ -36,8 +38,8 @@ ENV VAR_DIR=/app/var \
 RUN SECRET_KEY=collectstatic-build-only-not-a-secret VAR_DIR=/tmp/build-var \
         python manage.py collectstatic --noinput \
     && rm -rf /tmp/build-var /app/var \
-    && mkdir -p /app/var \
-    && chown app:app /app/var
+    && mkdir -p /app/var/media \
+    && chown -R app:app /app/var
 
 USER app
 

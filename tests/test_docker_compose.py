@@ -116,16 +116,21 @@ def command(name: str) -> list[str]:
 
 def named_volumes(name: str) -> list[str]:
     """Volume names a service mounts (bind mounts, which start with . / or ~, excluded)."""
-    names = []
+    return list(volume_mounts(name).values())
+
+
+def volume_mounts(name: str) -> dict[str, str]:
+    """Container path -> named volume, for the named volumes a service mounts."""
+    mounts = {}
     for mount in service(name).get("volumes") or []:
         if isinstance(mount, dict):
             if mount.get("type") == "volume" and mount.get("source"):
-                names.append(mount["source"])
+                mounts[mount["target"]] = mount["source"]
             continue
-        source = mount.split(":", 1)[0]
-        if ":" in mount and not source.startswith((".", "/", "~", "$")):
-            names.append(source)
-    return names
+        source, _, rest = mount.partition(":")
+        if rest and not source.startswith((".", "/", "~", "$")):
+            mounts[rest.split(":", 1)[0]] = source
+    return mounts
 
 
 def container_ports(name: str) -> list[int]:
@@ -300,6 +305,31 @@ def test_service_has_a_healthcheck(name):
     assert not healthcheck.get("disable")
     test = healthcheck["test"]
     assert isinstance(test, str) or test[0] in ("CMD", "CMD-SHELL"), test
+
+
+def test_export_files_are_on_one_volume_every_app_service_mounts():
+    """Workers write export files, web serves them: MEDIA_ROOT (VAR_DIR/media,
+    the settings' default) is one named volume in every application service,
+    and the image makes that directory its user's, so the new volume is too."""
+    var_dir = PurePosixPath(dockerfile_env()["VAR_DIR"])
+    media_root = var_dir / "media"
+    volumes = {volume_mounts(name).get(str(media_root)) for name in APP_SERVICES}
+    assert len(volumes) == 1 and None not in volumes, volumes
+    assert volumes <= set(compose().get("volumes") or {})
+    assert "MEDIA_ROOT" not in environment("web")
+    commands = dockerfile_run_commands()
+    assert ["mkdir", "-p", str(media_root)] in commands
+    assert ["chown", "-R", "app:app", str(var_dir)] in commands
+
+
+def test_a_bucket_replaces_the_volume_only_when_set():
+    env = environment("web")
+    assert interpolate(env["AWS_STORAGE_BUCKET_NAME"]) == ""
+    chosen = {"AWS_STORAGE_BUCKET_NAME": "acme-exports", "AWS_S3_ENDPOINT_URL": "http://minio:9000"}
+    for key, value in chosen.items():
+        assert interpolate(env[key], chosen) == value
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert interpolate(env[key]) == "", f"{key} must not have a default"
 
 
 def test_worker_can_be_scaled():
