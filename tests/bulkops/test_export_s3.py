@@ -79,6 +79,9 @@ def bucket(s3_endpoint, settings, tmp_path, monkeypatch):
         def read(self, key: str) -> bytes:
             return client.get_object(Bucket=name, Key=key)["Body"].read()
 
+        def delete(self, key: str) -> None:
+            client.delete_object(Bucket=name, Key=key)
+
     yield Bucket()
     assert not (tmp_path / "media").exists(), "a file went to the local disk"
 
@@ -190,6 +193,12 @@ def test_an_xlsx_export_is_read_back_from_the_bucket(bucket, client, supervisor,
         a.file_number for a in sorted(accounts, key=lambda a: a.pk)
     ]
     assert default_storage.exists(operation.export_file.name)
+
+    # Deleted from the bucket behind the application's back: gone, not an error.
+    bucket.delete(f"collections/{operation.export_file.name}")
+    response, body = download(client, supervisor, operation)
+    assert response.status_code == 410
+    assert "The file is no longer available." in body.decode()
 
 
 def test_a_cancelled_export_leaves_no_parts_in_the_bucket(
