@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accounts.roles import SUPERVISOR
@@ -22,6 +24,7 @@ from tests.e2e.test_grid_browser import counter, log_in
 from tests.factories import (
     AccountFactory,
     AccountStatusFactory,
+    BulkOperationFactory,
     ClientFactory,
     CompanyFactory,
     DebtorEmailFactory,
@@ -204,3 +207,31 @@ def test_export_from_the_grid_with_a_shared_template(
     assert len(refused) == 2, watcher.problems
     watcher.problems = [p for p in watcher.problems if p not in refused]
     watcher.assert_clean()
+
+
+def test_the_progress_bar_says_the_file_is_being_assembled(live_server, page: Page, roles):
+    """Every account is processed but the file is not assembled yet: the page
+    says so (rather than "0 s left") and keeps polling until it is done."""
+    supervisor = UserFactory(username="sue", company=CompanyFactory(), role=SUPERVISOR)
+    operation = BulkOperationFactory(
+        created_by=supervisor,
+        kind="export",
+        parameters={"format": "csv", "columns": [{"key": "file_number", "label": "File Number"}]},
+        status=BulkOperation.Status.RUNNING,
+        total=3,
+        processed=3,
+        succeeded=3,
+        started_at=timezone.now(),
+    )
+    log_in(page, live_server.url, supervisor)
+    page.goto(live_server.url + reverse("bulkops:operation-detail", args=[operation.pk]))
+    finishing = page.get_by_test_id("finishing")
+    expect(finishing).to_have_text("every account is processed; assembling the file…")
+    expect(page.get_by_text(re.compile(r"s left"))).to_have_count(0)
+
+    # The worker finishes: the next poll shows the notice instead.
+    BulkOperation.objects.filter(pk=operation.pk).update(
+        status=BulkOperation.Status.SUCCEEDED, finished_at=timezone.now()
+    )
+    expect(page.get_by_test_id("finished-notice")).to_be_visible(timeout=10_000)
+    expect(finishing).to_have_count(0)
