@@ -255,3 +255,88 @@ def make_accounts(n: int, *, company, status, prefix: str) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+# --- export files in an S3-compatible bucket ------------------------------------------------
+
+S3_REGION = "eu-west-1"
+PRINT_STORAGES = (
+    "import json, django; django.setup(); from django.conf import settings; "
+    "print(json.dumps(settings.STORAGES))"
+)
+
+
+def storages_for(tmp_path, **variables) -> dict:
+    """STORAGES as collections_app.settings builds it from this environment."""
+    import json
+
+    from tests.test_deploy_settings import production_env, run_python
+
+    result = run_python("-c", PRINT_STORAGES, env=production_env(tmp_path, **variables))
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server on loopback, for the whole run."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+class Bucket:
+    """A bucket of the S3 server, and the environment that makes it a
+    process's default storage."""
+
+    def __init__(self, endpoint: str, name: str):
+        import boto3
+
+        self.name = name
+        self.environment = {
+            "AWS_STORAGE_BUCKET_NAME": name,
+            "AWS_S3_ENDPOINT_URL": endpoint,
+            "AWS_S3_REGION_NAME": S3_REGION,
+            "AWS_S3_ADDRESSING_STYLE": "path",
+            "AWS_LOCATION": "collections",
+            "AWS_ACCESS_KEY_ID": "test-key",
+            "AWS_SECRET_ACCESS_KEY": "test-secret",
+        }
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=S3_REGION,
+            aws_access_key_id="test-key",
+            aws_secret_access_key="test-secret",
+        )
+        self.client.create_bucket(
+            Bucket=name, CreateBucketConfiguration={"LocationConstraint": S3_REGION}
+        )
+
+    def keys(self) -> list[str]:
+        listed = self.client.list_objects_v2(Bucket=self.name).get("Contents", [])
+        return sorted(entry["Key"] for entry in listed)
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.name, Key=key)
+
+
+@pytest.fixture
+def bucket(s3_endpoint, settings, tmp_path, monkeypatch):
+    """A new bucket, made this process's default storage with exactly the
+    options the production settings give it (``bucket.environment`` does the
+    same for a worker process)."""
+    bucket = Bucket(s3_endpoint, f"exports-{uuid.uuid4().hex[:12]}")
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # boto3 reads them
+        monkeypatch.setenv(key, bucket.environment[key])
+    settings.STORAGES = storages_for(tmp_path, **bucket.environment)  # resets default_storage
+    settings.MEDIA_ROOT = tmp_path / "media"  # must stay empty
+    yield bucket
+    assert not (tmp_path / "media").exists(), "a file went to the local disk"

@@ -1,21 +1,20 @@
 """Export files in an S3-compatible bucket, which AWS_STORAGE_BUCKET_NAME
 switches on: the settings it produces, then exports written to, downloaded
 from and purged from a bucket of moto's S3 server on loopback (a real HTTP
-conversation in S3's API: no S3 service is reachable from here)."""
+conversation in S3's API: no S3 service is reachable from here; the
+``bucket`` fixture is in conftest). A real worker writes to a bucket in
+test_worker.py."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import uuid
 
-import boto3
 import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
-from moto.server import ThreadedMotoServer
 from openpyxl import load_workbook
 
 from accounts.masking import mask_account_number
@@ -23,67 +22,10 @@ from bulkops import exports, services
 from bulkops.exports import ExportAccounts
 from bulkops.models import AuditEvent, ExportFile, ExportPart
 from bulkops.selection import Selection
+from tests.bulkops.conftest import storages_for
 from tests.factories import create_accounts
-from tests.test_deploy_settings import production_env, run_python
 
 pytestmark = pytest.mark.django_db
-
-REGION = "eu-west-1"
-PRINT_STORAGES = (
-    "import json, django; django.setup(); from django.conf import settings; "
-    "print(json.dumps(settings.STORAGES))"
-)
-
-
-def storages_for(tmp_path, **variables) -> dict:
-    """STORAGES as collections_app.settings builds it from this environment."""
-    result = run_python("-c", PRINT_STORAGES, env=production_env(tmp_path, **variables))
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def bucket(s3_endpoint, settings, tmp_path, monkeypatch):
-    """A new bucket, made the default storage with exactly the options the
-    production settings give it."""
-    name = f"exports-{uuid.uuid4().hex[:12]}"
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
-    client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
-    storages = storages_for(
-        tmp_path,
-        AWS_STORAGE_BUCKET_NAME=name,
-        AWS_S3_ENDPOINT_URL=s3_endpoint,
-        AWS_S3_REGION_NAME=REGION,
-        AWS_S3_ADDRESSING_STYLE="path",
-        AWS_LOCATION="collections",
-    )
-    settings.STORAGES = storages  # resets default_storage
-    settings.MEDIA_ROOT = tmp_path / "media"  # must stay empty
-
-    class Bucket:
-        def keys(self) -> list[str]:
-            listed = client.list_objects_v2(Bucket=name).get("Contents", [])
-            return sorted(entry["Key"] for entry in listed)
-
-        def read(self, key: str) -> bytes:
-            return client.get_object(Bucket=name, Key=key)["Body"].read()
-
-        def delete(self, key: str) -> None:
-            client.delete_object(Bucket=name, Key=key)
-
-    yield Bucket()
-    assert not (tmp_path / "media").exists(), "a file went to the local disk"
 
 
 @pytest.fixture(autouse=True)

@@ -228,9 +228,21 @@ def test_sigkilled_worker_loses_nothing_and_repeats_nothing(celery_workers, supe
 # --- export, and the purge of its expired file -------------------------------------------
 
 
-def test_worker_exports_a_csv_and_beat_task_purges_it_once_expired(celery_worker, supervisor):
+@pytest.fixture(params=["media", "bucket"])
+def export_storage(request, celery_workers):
+    """Where exports go, for this process and the workers started after it:
+    MEDIA_ROOT, or a bucket of the S3 server on loopback (conftest)."""
+    if request.param == "bucket":
+        celery_workers.env.update(request.getfixturevalue("bucket").environment)
+    return request.param
+
+
+def test_worker_exports_a_csv_and_beat_task_purges_it_once_expired(
+    export_storage, celery_worker, supervisor
+):
     """The Export action and the hourly purge task, both in the worker process
-    (on PostgreSQL the CSV is made by COPY there)."""
+    (on PostgreSQL the CSV is made by COPY there), with the file in MEDIA_ROOT
+    or in a bucket."""
     import datetime as dt
 
     from django.core.files.storage import default_storage
