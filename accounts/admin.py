@@ -1,14 +1,29 @@
 """Configuration screens. Tenant-owned rows (users, offices, accounts) are
-scoped to the admin's company; platform superusers see everything."""
+scoped to the admin's company; platform superusers see everything. Every
+change saved here is audited (``bulkops.admin.AuditedAdmin``).
+
+A company's Admin manages its own company's users, and only within the
+product's roles: it never sees a superuser or another company's user, cannot
+grant superuser status or individual permissions, cannot put a user in a
+group other than the roles, and cannot move a user to another company.
+"""
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.urls import reverse
 
 from accounts import models
+from accounts.roles import ADMIN, ROLES
 from accounts.selectors import accounts_visible_to
+from bulkops.admin import CHANGED_SECRET, AuditedAdmin
+from bulkops.services import record_audit_event
 
 
-class CompanyScopedAdmin(admin.ModelAdmin):
+class CompanyScopedAdmin(AuditedAdmin, admin.ModelAdmin):
     """Shows only the rows of the admin's own company."""
 
     company_field = "company"
@@ -29,9 +44,26 @@ class CompanyScopedAdmin(admin.ModelAdmin):
                 )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_list_filter(self, request):
+        """A sidebar filter lists only what the admin's own rows refer to:
+        never another company's names."""
+        if request.user.is_superuser:
+            return self.list_filter
+        return [
+            (name, admin.RelatedOnlyFieldListFilter) if self._is_relation(name) else name
+            for name in self.list_filter
+            if name != "company"
+        ]
+
+    def _is_relation(self, name) -> bool:
+        if not isinstance(name, str) or "__" in name:
+            return False
+        return self.model._meta.get_field(name).is_relation
+
 
 @admin.register(models.Company)
-class CompanyAdmin(admin.ModelAdmin):
+class CompanyAdmin(CompanyScopedAdmin):
+    company_field = "pk"
     list_display = ["name", "kind", "is_active"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name"]
@@ -64,23 +96,108 @@ class UserAdmin(CompanyScopedAdmin, DjangoUserAdmin):
     add_fieldsets = DjangoUserAdmin.add_fieldsets + (
         ("Organisation", {"fields": ("company", "office", "groups")}),
     )
+    # What a company's Admin edits: no superuser status, no staff flag (it
+    # follows the Admin role), no individual permissions, no company (a
+    # user stays in the company that made it).
+    company_fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        ("Role", {"fields": ("is_active", "groups")}),
+        ("Organisation", {"fields": ("office", "timezone")}),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    company_add_fieldsets = (
+        DjangoUserAdmin.add_fieldsets[0],
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        ("Role and organisation", {"fields": ("groups", "office", "timezone")}),
+    )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("groups")
+        queryset = super().get_queryset(request).prefetch_related("groups")
+        if not request.user.is_superuser:
+            queryset = queryset.filter(is_superuser=False)
+        return queryset
+
+    def get_fieldsets(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().get_fieldsets(request, obj)
+        return self.company_fieldsets if obj else self.company_add_fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return ["last_login", "date_joined"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups" and not request.user.is_superuser:
+            kwargs["queryset"] = Group.objects.filter(name__in=ROLES).order_by("name")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            # Whatever was posted, the user belongs to the admin's company.
+            obj.company_id = request.user.company_id
+            obj.is_superuser = False
+        super().save_model(request, obj, form, change)
+
+    def extra_audit_changes(self, request, obj, form, change):
+        """A company Admin's users are staff exactly when they hold the Admin
+        role (staff status opens the admin, which only Admins need)."""
+        if request.user.is_superuser:
+            return {}
+        is_staff = obj.groups.filter(name=ADMIN).exists()
+        if obj.is_staff == is_staff:
+            return {}
+        before = None if not change else obj.is_staff
+        models.User.objects.filter(pk=obj.pk).update(is_staff=is_staff)
+        obj.is_staff = is_staff
+        return {"is_staff": (before, is_staff)}
+
+    def user_change_password(self, request, id, form_url=""):
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:
+                # Success redirects to the user's page; a refused form (the
+                # conflicting-data case) back to this one.
+                user = self.get_object(request, unquote(id))
+                done_url = reverse("admin:accounts_user_change", args=[user.pk])
+                if response["Location"] == done_url:
+                    record_audit_event(
+                        actor=request.user,
+                        action=self.audit_action("password_changed"),
+                        obj=user,
+                        changes={"password": (None, CHANGED_SECRET)},
+                    )
+        return response
 
     @admin.display(description="Roles")
     def role_names(self, obj):
         return ", ".join(g.name for g in obj.groups.all())
 
 
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(AuditedAdmin, DjangoGroupAdmin):
+    """The roles. Only platform operators change them (a company's Admin may
+    only view them); a company's Admin sees only the product's roles."""
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if not request.user.is_superuser:
+            queryset = queryset.filter(name__in=ROLES)
+        return queryset
+
+
 @admin.register(models.Client)
-class ClientAdmin(admin.ModelAdmin):
+class ClientAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "code"]
     search_fields = ["name", "code"]
 
 
 @admin.register(models.Portfolio)
-class PortfolioAdmin(admin.ModelAdmin):
+class PortfolioAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "client", "purchased_on"]
     list_filter = ["client"]
     search_fields = ["name", "client__name"]
@@ -88,20 +205,20 @@ class PortfolioAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Creditor)
-class CreditorAdmin(admin.ModelAdmin):
+class CreditorAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name"]
     search_fields = ["name"]
 
 
 @admin.register(models.Agency)
-class AgencyAdmin(admin.ModelAdmin):
+class AgencyAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "code", "contact_email", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["name", "code"]
 
 
 @admin.register(models.AccountStatus)
-class AccountStatusAdmin(admin.ModelAdmin):
+class AccountStatusAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "category", "is_active", "sort_order"]
     list_filter = ["category", "is_active"]
     list_editable = ["sort_order"]
@@ -109,14 +226,14 @@ class AccountStatusAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Flag)
-class FlagAdmin(admin.ModelAdmin):
+class FlagAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "description", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["name"]
 
 
 @admin.register(models.CustomField)
-class CustomFieldAdmin(admin.ModelAdmin):
+class CustomFieldAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "key", "field_type", "is_active"]
     list_filter = ["field_type", "is_active"]
     search_fields = ["name", "key"]
@@ -124,12 +241,12 @@ class CustomFieldAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.FileType)
-class FileTypeAdmin(admin.ModelAdmin):
+class FileTypeAdmin(AuditedAdmin, admin.ModelAdmin):
     search_fields = ["name"]
 
 
 @admin.register(models.NoteType)
-class NoteTypeAdmin(admin.ModelAdmin):
+class NoteTypeAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["name"]
