@@ -1,9 +1,9 @@
 """The accounts grid's filters: ONE FilterSet used by the grid, the saved-list
 builder, and every Selection that resolves "all accounts matching".
 
-Bad input never errors: a filter whose value is unknown, malformed or a
-reversed range is ignored, and ``AccountFilter.problems`` says why so the
-page can tell the user.
+Bad input never errors: a filter whose value is unknown, malformed, out of
+its bounds (``collections_app.filters``) or a reversed range is ignored,
+and ``AccountFilter.problems`` says why so the page can tell the user.
 """
 
 from __future__ import annotations
@@ -32,12 +32,15 @@ from accounts.models import (
 )
 from accounts.roles import COLLECTOR
 from accounts.states import STATE_CHOICES
+from collections_app.filters import AmountFilter, DateFilter, IntegerFilter
 
 UNASSIGNED = "unassigned"
 # Parameters of the grid that are not filters.
 NON_FILTER_PARAMS = {"sort", "page", "per_page", "list"}
 
 NAME_SEARCH_PREFETCH = 20_000
+# A century: "days since default" beyond it is a typing mistake.
+MAX_DAYS_SINCE_DEFAULT = 36_500
 _FILE_NUMBER = re.compile(r"^[Ff]\d+$")
 _DIGITS = re.compile(r"\D")
 
@@ -92,35 +95,32 @@ class AccountFilter(django_filters.FilterSet):
     )
     state = django_filters.ChoiceFilter(field_name="debtor__state", choices=STATE_CHOICES)
     office = django_filters.ModelChoiceFilter(queryset=Office.objects.none())
-    balance_min = django_filters.NumberFilter(
+    balance_min = AmountFilter(
         field_name="current_balance", lookup_expr="gte", label="Balance from"
     )
-    balance_max = django_filters.NumberFilter(
-        field_name="current_balance", lookup_expr="lte", label="Balance to"
-    )
-    last_worked_after = django_filters.DateFilter(
-        method="filter_last_worked_after", label="Last worked from"
-    )
-    last_worked_before = django_filters.DateFilter(
-        method="filter_last_worked_before", label="Last worked to"
-    )
-    last_payment_after = django_filters.DateFilter(
+    balance_max = AmountFilter(field_name="current_balance", lookup_expr="lte", label="Balance to")
+    last_worked_after = DateFilter(method="filter_last_worked_after", label="Last worked from")
+    last_worked_before = DateFilter(method="filter_last_worked_before", label="Last worked to")
+    last_payment_after = DateFilter(
         field_name="last_payment_date", lookup_expr="gte", label="Last payment from"
     )
-    last_payment_before = django_filters.DateFilter(
+    last_payment_before = DateFilter(
         field_name="last_payment_date", lookup_expr="lte", label="Last payment to"
     )
-    days_since_default_min = django_filters.NumberFilter(
-        method="filter_days_since_default_min", label="Days since default from", min_value=0
+    days_since_default_min = IntegerFilter(
+        method="filter_days_since_default_min",
+        label="Days since default from",
+        max_value=MAX_DAYS_SINCE_DEFAULT,
+        unit="days",
     )
-    days_since_default_max = django_filters.NumberFilter(
-        method="filter_days_since_default_max", label="Days since default to", min_value=0
+    days_since_default_max = IntegerFilter(
+        method="filter_days_since_default_max",
+        label="Days since default to",
+        max_value=MAX_DAYS_SINCE_DEFAULT,
+        unit="days",
     )
-    declined_min = django_filters.NumberFilter(
-        field_name="declined_count",
-        lookup_expr="gte",
-        label="Declined transactions at least",
-        min_value=0,
+    declined_min = IntegerFilter(
+        field_name="declined_count", lookup_expr="gte", label="Declined transactions at least"
     )
 
     class Meta:
@@ -219,10 +219,10 @@ class AccountFilter(django_filters.FilterSet):
 
     def filter_days_since_default_min(self, queryset, name, value):
         # At least N days since default: defaulted on or before today - N.
-        return queryset.filter(default_date__lte=_today() - dt.timedelta(days=int(value)))
+        return queryset.filter(default_date__lte=_today() - dt.timedelta(days=value))
 
     def filter_days_since_default_max(self, queryset, name, value):
-        return queryset.filter(default_date__gte=_today() - dt.timedelta(days=int(value)))
+        return queryset.filter(default_date__gte=_today() - dt.timedelta(days=value))
 
     # --- bad input: keep the valid filters, report the others -------------------
 

@@ -53,10 +53,10 @@ def selection_update(request):
     notices = []
     try:
         if op == "toggle":
-            try:
-                account_id = int(request.POST.get("id", ""))
-            except ValueError:
-                raise SelectionError("That is not an account.") from None
+            raw_id = request.POST.get("id", "")
+            if not (raw_id.isascii() and raw_id.isdigit() and 0 < int(raw_id) < 2**63):
+                raise SelectionError("That is not an account.")
+            account_id = int(raw_id)
             checked = request.POST.get("checked") == "1"
             # A picked row must be one the grid shows: visible to the user
             # and matching the filters the selection was made under.
@@ -121,8 +121,10 @@ def _list_form(request, *, saved_list):
     filterset = AccountFilter.for_user(
         request.user, request.POST if data is not None else initial_filters
     )
+    # A filter the builder cannot use (one saved before it had bounds, say)
+    # is shown with the reason it was ignored; saving waits until it is fixed.
+    problems = filterset.problems
     if data is not None and form.is_valid():
-        problems = filterset.problems
         if problems:
             for problem in problems:
                 form.add_error(None, problem)
@@ -142,7 +144,13 @@ def _list_form(request, *, saved_list):
     return render(
         request,
         "accounts/saved_list_form.html",
-        {"form": form, "filterset": filterset, "count": count, "saved_list": saved_list},
+        {
+            "form": form,
+            "filterset": filterset,
+            "count": count,
+            "problems": problems if data is None else [],
+            "saved_list": saved_list,
+        },
     )
 
 

@@ -5,19 +5,20 @@ from accounts.models import User
 from accounts.selectors import company_users
 from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem
 from bulkops.registry import all_actions
+from collections_app.filters import DateFilter, IntegerFilter
 
 
 class OperationFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(label="Kind", choices=[])
     created_by = django_filters.ModelChoiceFilter(label="User", queryset=User.objects.none())
     status = django_filters.ChoiceFilter(choices=BulkOperation.Status.choices)
-    created_after = django_filters.DateFilter(
+    created_after = DateFilter(
         field_name="created_at",
         lookup_expr="date__gte",
         label="From",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    created_before = django_filters.DateFilter(
+    created_before = DateFilter(
         field_name="created_at", lookup_expr="date__lte", label="To",
         widget=forms.DateInput(attrs={"type": "date"}),
     )  # fmt: skip
@@ -49,15 +50,15 @@ class ItemFilter(django_filters.FilterSet):
 class AuditFilter(django_filters.FilterSet):
     action = django_filters.CharFilter(lookup_expr="istartswith", label="Action")
     actor = django_filters.ModelChoiceFilter(label="User", queryset=User.objects.none())
-    bulk_operation = django_filters.NumberFilter(label="Bulk operation #")
+    bulk_operation = IntegerFilter(label="Bulk operation #", min_value=1, max_value=2**63 - 1)
     file_number = django_filters.CharFilter(label="File number", method="filter_file_number")
-    occurred_after = django_filters.DateFilter(
+    occurred_after = DateFilter(
         field_name="occurred_at",
         lookup_expr="date__gte",
         label="From",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    occurred_before = django_filters.DateFilter(
+    occurred_before = DateFilter(
         field_name="occurred_at", lookup_expr="date__lte", label="To",
         widget=forms.DateInput(attrs={"type": "date"}),
     )  # fmt: skip
