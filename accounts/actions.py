@@ -4,7 +4,6 @@ records every changed field through the audit service."""
 
 from __future__ import annotations
 
-import json
 import random
 from collections import defaultdict
 
@@ -17,6 +16,7 @@ from accounts.roles import COLLECTOR
 from billing.models import Payment
 from bulkops.registry import BulkAction, Chunk, Outcomes, register
 from bulkops.services import record_audit_events, record_field_change, snapshot_items
+from collections_app.jsonfields import parse_json, whole_number
 
 UNASSIGN = "unassign"
 
@@ -33,12 +33,16 @@ def _collectors(user):
 
 class AssignToForm(forms.Form):
     CREDIT_CHOICES = [("off", "Off"), ("all", "All"), ("pending", "Pending Only")]
+    # The builder's list: a row per collector, each well under 200 characters.
+    MAX_LENGTH = 100_000
+    MAX_COUNT = 100_000_000
+    AT_LEAST_ONE = "Add at least one collector (or Unassign) with the plus button."
+    UNREADABLE = "The assignment list could not be read. Add the collectors again."
 
     assignments = forms.CharField(
         widget=forms.HiddenInput,
-        error_messages={
-            "required": "Add at least one collector (or Unassign) with the plus button."
-        },
+        max_length=MAX_LENGTH,
+        error_messages={"required": AT_LEAST_ONE, "max_length": UNREADABLE},
     )
     credit_payments = forms.ChoiceField(
         label="Credit Payments", choices=CREDIT_CHOICES, initial="off", widget=forms.RadioSelect
@@ -51,27 +55,29 @@ class AssignToForm(forms.Form):
         self.collectors = list(_collectors(user))
 
     def clean_assignments(self):
-        raw = self.cleaned_data["assignments"]
-        try:
-            rows = json.loads(raw)
-            assert isinstance(rows, list) and rows
-        except (ValueError, AssertionError):
-            raise forms.ValidationError(
-                "Add at least one collector (or Unassign) with the plus button."
-            ) from None
+        rows = parse_json(
+            self.cleaned_data["assignments"], max_length=self.MAX_LENGTH, message=self.AT_LEAST_ONE
+        )
+        if not isinstance(rows, list) or not rows:
+            raise forms.ValidationError(self.AT_LEAST_ONE)
+        if len(rows) > len(self.collectors) + 1:  # each collector once, and Unassign
+            raise forms.ValidationError(self.UNREADABLE)
         by_id = {str(c.pk): c for c in self.collectors}
         cleaned, seen, total = [], set(), 0
         for row in rows:
             if not isinstance(row, dict):
                 raise forms.ValidationError("The assignment list could not be read.")
-            target = str(row.get("collector", ""))
-            count = row.get("count")
-            if isinstance(count, str) and count.strip().lstrip("-").isdigit():
-                count = int(count)
-            if not isinstance(count, int) or isinstance(count, bool):
+            target = row.get("collector", "")
+            target = str(target) if isinstance(target, str | int) else ""
+            count = whole_number(row.get("count"))
+            if count is None:
                 raise forms.ValidationError("Each number of accounts must be a whole number.")
             if count <= 0:
                 raise forms.ValidationError("Each number of accounts must be at least 1.")
+            if count > self.MAX_COUNT:
+                raise forms.ValidationError(
+                    f"Each number of accounts must be at most {self.MAX_COUNT:,}."
+                )
             if target != UNASSIGN and target not in by_id:
                 raise forms.ValidationError(
                     "One of the collectors is no longer available (deactivated or not a "

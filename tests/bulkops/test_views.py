@@ -875,3 +875,40 @@ def test_progress_says_the_file_is_being_assembled_once_every_account_is_process
     body = client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "assembling the file" in body and "s left" not in body
     assert 'hx-trigger="every 1s"' in body
+
+
+# --- hostile JSON in the Assign To list ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("[" * 100_000, "Add at least one collector (or Unassign) with the plus button."),
+        ("[" * 60_000 + "]" * 60_000, "The assignment list could not be read."),
+        ('{"a":' * 50_000, "The assignment list could not be read."),
+        ('{"a":' * 15_000, "Add at least one collector (or Unassign) with the plus button."),
+        (
+            "[" * 5_000 + "]" * 5_000,
+            "Add at least one collector (or Unassign) with the plus button.",
+        ),
+        ('[{"collector": "unassign", "count": ' + "9" * 5_000 + "}]", None),
+        ('[{"collector": "unassign", "count": "' + "9" * 5_000 + '"}]', None),
+        ('[{"collector": "unassign", "count": "' + "9" * 4_000 + '"}]', None),
+        ('[{"collector": "unassign", "count": ' + "9" * 4_000 + "}]", None),
+        ('[{"collector": "unassign", "count": "²"}]', None),
+        ('[{"collector": "unassign", "count": 1e400}]', None),
+        ('[{"collector": [[[[]]]], "count": 1}]', None),
+        ("[" + ",".join(['{"collector": "unassign", "count": 1}'] * 3_000) + "]", None),
+    ],
+    ids=lambda v: v[:20] if isinstance(v, str) else v,
+)
+def test_hostile_assignment_lists_get_422_with_a_message(as_supervisor, accounts, raw, message):
+    select_ids(as_supervisor, accounts)
+    content = open_dialog(as_supervisor, "assign")
+    response = confirm(as_supervisor, content, "assign", assignments=raw, credit_payments="off")
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert 'class="text-danger' in body or "alert-danger" in body
+    if message:
+        assert message in body
+    assert not BulkOperation.objects.exists()
