@@ -33,6 +33,20 @@ def accounts_visible_to(user) -> QuerySet[Account]:
     return Account.objects.filter(Q(company_id=company_id) | Q(pk__in=granted))
 
 
+def account_owners_reachable_by(user) -> list[int] | None:
+    """The companies owning some account ``user`` may see: their own, and
+    the owners of the accounts granted to their company. None means every
+    company (the platform operator)."""
+    if user.is_superuser:
+        return None
+    if user.company_id is None:
+        return []
+    granted_by = AccountAccess.objects.filter(company_id=user.company_id).values_list(
+        "account__company_id", flat=True
+    )
+    return sorted({user.company_id, *granted_by.distinct()})
+
+
 def saved_lists_visible_to(user) -> QuerySet[SavedList]:
     """Lists the user owns or that are shared with them or one of their groups,
     within the user's company."""

@@ -203,14 +203,36 @@ def snapshot_items(operation: BulkOperation, queryset, *, arguments=None) -> int
         return inserted
 
 
-def _serialise_starts(company_id) -> None:
-    """Serialise the start (or retry) of operations of one company until the
-    transaction ends, so two concurrent confirmations cannot both miss each
-    other's snapshot in the overlap check. SQLite serialises writes anyway."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+START_LOCK = "bulkops.start"
+
+
+def _serialise_starts(user) -> None:
+    """Serialise the start (or retry) of operations that could share an
+    account, until the transaction ends, so two concurrent confirmations
+    cannot both miss each other's snapshot in the overlap check.
+
+    Every account is owned by one company, so two operations over the same
+    account both involve its owner: each start locks every company owning
+    an account the user may see (its own, and the owners of accounts granted
+    to it), in company order so that two starts never wait for each other in
+    a cycle. All of them hold the platform-wide key shared; the platform
+    operator, who sees every company's accounts, holds it exclusively.
+    SQLite serialises writes anyway."""
+    if connection.vendor != "postgresql":
+        return
+    from accounts.selectors import account_owners_reachable_by
+
+    owners = account_owners_reachable_by(user)
+    with connection.cursor() as cursor:
+        if owners is None:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s), 0)", [START_LOCK])
+            return
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(hashtext(%s), 0)", [START_LOCK])
+        for company_id in owners:
+            # The two-key form takes int4s; a shared key only serialises more.
             cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('bulkops.start'), %s)", [company_id or 0]
+                "SELECT pg_advisory_xact_lock(hashtext(%s), %s)",
+                [START_LOCK, company_id % 2**31],
             )
 
 
@@ -276,7 +298,7 @@ def start_operation(
         raise InvalidParameters(form)
     try:
         with transaction.atomic():
-            _serialise_starts(user.company_id)
+            _serialise_starts(user)
             count = selection.count(user)
             if count == 0:
                 raise OperationRefused("No accounts are selected.")
@@ -492,7 +514,7 @@ def retry_failed(*, user, operation: BulkOperation) -> int:
     if operation.is_active:
         raise OperationRefused("Wait for the operation to finish before retrying.")
     with transaction.atomic():
-        _serialise_starts(operation.company_id)
+        _serialise_starts(user)
         locked = BulkOperation.objects.select_for_update().get(pk=operation.pk)
         # The cursor goes back to the start: what it said was done is written
         # as done first, so that only the retried accounts are pending.

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.actions import UpdateStage
@@ -717,3 +717,94 @@ def test_sweeping_an_abandoned_running_operation_lets_it_finish(supervisor, acco
         services.run_operation(operation_id)
     assert counters(operation) == (7, 7, 0, 0)
     assert operation.status == Status.SUCCEEDED
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite's IMMEDIATE transactions serialise the two confirms",
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("second", ["grantee", "platform"])
+def test_two_companies_confirming_over_a_shared_account_make_one_operation(
+    company, other_company, monkeypatch, second
+):
+    """An account of ``company`` granted to ``other_company`` (or seen by the
+    platform operator): a confirmation from each side at the same moment."""
+    from accounts.models import AccountAccess
+
+    owner = UserFactory(company=company)
+    if second == "grantee":
+        other = UserFactory(company=other_company)
+    else:
+        other = UserFactory(company=None, is_superuser=True)
+    for user in (owner, other):
+        user.user_permissions.add(Permission.objects.get(codename="update_account_stage"))
+    ours = create_accounts(3, company=company)
+    AccountAccess.objects.create(company=other_company, account=ours[0])
+    both_checked = threading.Barrier(2, timeout=3)
+    check = services._overlapping_operation
+
+    def check_then_wait(operation):
+        clash = check(operation)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_checked.wait()
+        return clash
+
+    monkeypatch.setattr(services, "_overlapping_operation", check_then_wait)
+    results = []
+
+    def confirm(user, picked):
+        try:
+            results.append(start(user, ids_of(picked)))
+        except services.OperationRefused as exc:
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=confirm, args=(owner, ours)),
+        threading.Thread(target=confirm, args=(other, ours[:1])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == 2
+    assert BulkOperation.objects.count() == 1
+    [refused] = [r for r in results if isinstance(r, services.OperationRefused)]
+    assert "is still working on some of these accounts" in str(refused)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="advisory locks")
+@pytest.mark.django_db(transaction=True)
+def test_companies_sharing_nothing_do_not_wait_for_each_other(company, other_company):
+    """The lock is on what the companies share: with nothing shared, a start
+    of one company does not wait while another company's start is open."""
+    import psycopg2
+
+    first = UserFactory(company=company)
+    settings = connection.settings_dict
+    other = psycopg2.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"] or None,
+        password=settings["PASSWORD"] or None,
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+    )
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("SET lock_timeout = '2s'")
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock_shared(hashtext(%s), 0)", [services.START_LOCK]
+            )
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s), %s)",
+                [services.START_LOCK, other_company.pk],
+            )
+            with transaction.atomic():
+                connection.cursor().execute("SET LOCAL lock_timeout = '2s'")
+                services._serialise_starts(first)  # would time out if it waited
+            cursor.execute("ROLLBACK")
+    finally:
+        other.close()
