@@ -98,6 +98,10 @@ class BulkAction:
     # An action that only reads accounts (Export) neither waits for nor blocks
     # the operations that change them.
     changes_accounts: bool = True
+    # Tables ("app_label.Model") the action adds a row per account to: after
+    # a large operation the engine refreshes their statistics (the audit
+    # trail's always).
+    grows: tuple[str, ...] = ()
 
     def get_form(self, data=None, *, user, selected_count: int | None = None) -> forms.Form:
         # Own ids: the dialog sits on the grid page, whose filter form already

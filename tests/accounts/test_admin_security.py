@@ -242,9 +242,10 @@ def test_an_admin_sees_only_the_roles_among_groups(as_harbor_admin):
 
 def test_a_superuser_still_manages_everything(client, superuser, northwind_user):
     client.force_login(superuser)
-    assert northwind_user.username in client.get(
-        reverse("admin:accounts_user_changelist")
-    ).content.decode()
+    assert (
+        northwind_user.username
+        in client.get(reverse("admin:accounts_user_changelist")).content.decode()
+    )
     html = client.get(change_url(northwind_user)).content.decode()
     assert 'name="is_superuser"' in html and 'name="user_permissions"' in html
 

@@ -808,3 +808,21 @@ def test_companies_sharing_nothing_do_not_wait_for_each_other(company, other_com
             cursor.execute("ROLLBACK")
     finally:
         other.close()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="planner statistics")
+def test_a_large_operation_refreshes_the_audit_tables_statistics(supervisor, accounts, monkeypatch):
+    from django.test.utils import CaptureQueriesContext
+
+    analyze = f'ANALYZE "{AuditEvent._meta.db_table}"'
+
+    def statements_of_a_run() -> list[str]:
+        Account.objects.update(stage="not_set")
+        operation = start(supervisor, ids_of(accounts))
+        with CaptureQueriesContext(connection) as captured:
+            assert services.run_operation(operation.pk) == "finished"
+        return [query["sql"] for query in captured.captured_queries]
+
+    assert analyze not in statements_of_a_run()  # a small operation: not worth it
+    monkeypatch.setattr(services, "ANALYZE_AFTER_ROWS", len(accounts))
+    assert analyze in statements_of_a_run()
