@@ -21,7 +21,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The preflight creates a missing PostgreSQL database and turns a
+# configuration mistake into one line, before Django (or a traceback) starts.
 run: $(STAMP)
+	@$(PY) -m collections_app.preflight
 	HTTPS=$${HTTPS:-false} $(PY) manage.py migrate --noinput
 	HTTPS=$${HTTPS:-false} $(PY) manage.py seed_demo --accounts $(DEMO_ACCOUNTS) --if-empty
 	HTTPS=$${HTTPS:-false} $(PY) manage.py devstack

@@ -16,6 +16,7 @@ Usage: python -m bench [--accounts N] [--repeat R] [--reseed] [--output PATH]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -34,37 +35,20 @@ def _setup_django():
     os.environ.setdefault("HTTPS", "false")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     sys.path.insert(0, str(ROOT))
-    _ensure_database(os.environ["DATABASE_URL"])
+    from collections_app import preflight
+
+    # The same start-up check as `make run`: creates the database when missing.
+    # Its "created" line goes to stderr: stdout is the JSON report.
+    with contextlib.redirect_stdout(sys.stderr):
+        exit_code = preflight.main()
+    if exit_code:
+        raise SystemExit(exit_code)
     import django
 
     django.setup()
     from django.conf import settings
 
     settings.ALLOWED_HOSTS = ["*"]
-
-
-def _ensure_database(url: str) -> None:
-    """Create the benchmark database on PostgreSQL when it does not exist."""
-    if not url.startswith("postgres"):
-        return
-    import environ
-    import psycopg2
-    from psycopg2 import sql
-
-    config = environ.Env.db_url_config(url)
-    admin = psycopg2.connect(
-        dbname="postgres",
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-        host=config["HOST"] or None,
-        port=config["PORT"] or None,
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]])
-        if cursor.fetchone() is None:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
-    admin.close()
 
 
 def _percentiles(samples_ms: list[float]) -> dict:

@@ -101,9 +101,12 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------
-DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
-}
+# DATABASE_URL, or SQLite in VAR_DIR when unset or empty. Parsed as `make run`'s
+# start-up check parses it, so a malformed URL raises ImproperlyConfigured with
+# the sentence the check prints instead of failing later inside Django.
+from collections_app.preflight import database_config, database_url  # noqa: E402
+
+DATABASES = {"default": database_config(database_url(env, VAR_DIR))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets the web server read while the worker writes; IMMEDIATE
