@@ -10,6 +10,8 @@ from pathlib import Path
 
 import environ
 
+from collections_app.preflight import database_config, database_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -104,8 +106,6 @@ TEMPLATES = [
 # DATABASE_URL, or SQLite in VAR_DIR when unset or empty. Parsed as `make run`'s
 # start-up check parses it, so a malformed URL raises ImproperlyConfigured with
 # the sentence the check prints instead of failing later inside Django.
-from collections_app.preflight import database_config, database_url  # noqa: E402
-
 DATABASES = {"default": database_config(database_url(env, VAR_DIR))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
