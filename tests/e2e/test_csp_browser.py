@@ -13,12 +13,19 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from accounts.models import SavedList
 from accounts.roles import ADMIN
 from bulkops.models import BulkOperation
 from tests.e2e import test_bulk_browser
 from tests.e2e.test_bulk_browser import ACTIVE, add_assignment, open_dialog
 from tests.e2e.test_grid_browser import apply_status, counter, log_in, row_boxes
-from tests.factories import DEFAULT_PASSWORD, BulkOperationFactory, FlagFactory, UserFactory
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    BulkOperationFactory,
+    FlagFactory,
+    SavedListFactory,
+    UserFactory,
+)
 from tests.test_csp import EXPECTED
 
 bulk_data = test_bulk_browser.bulk_data  # the fixture: a supervisor, collectors, 50 accounts
@@ -243,3 +250,27 @@ def test_axes_screens_work_under_the_policy_for_a_platform_superuser(live_server
     page.goto(live_server.url + reverse("admin:axes_accessattempt_changelist"))
     expect(page.locator("#result_list")).to_contain_text("nobody")
     headers.assert_all_had_it()
+
+
+def test_deleting_a_saved_list_asks_first(live_server, page, bulk_data):
+    """The confirmation was an onsubmit="..." attribute; app.js asks now."""
+    saved = SavedListFactory(owner=bulk_data.supervisor, name="To review")
+    log_in(page, live_server.url, bulk_data.supervisor)
+    page.goto(live_server.url + reverse("accounts:list-edit", args=[saved.pk]))
+    asked = []
+
+    def answer(dialog, accept):
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, accept=False))
+    page.get_by_role("button", name="Delete list").click()
+    expect(page.get_by_role("heading", name="Edit list “To review”")).to_be_visible()
+    assert asked == ["Delete this list?"]
+    assert SavedList.objects.filter(pk=saved.pk).exists()
+
+    page.once("dialog", lambda dialog: answer(dialog, accept=True))
+    page.get_by_role("button", name="Delete list").click()
+    expect(page).to_have_url(re.compile(r"/accounts/"))
+    assert len(asked) == 2
+    assert not SavedList.objects.filter(pk=saved.pk).exists()
