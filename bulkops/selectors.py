@@ -40,7 +40,11 @@ def operations_visible_to(user):
 
 
 def audit_events_visible_to(user):
-    """Audit events about the user's company's operations and accounts."""
+    """Audit events about the user's company's operations, accounts and users
+    (failed logins and lockouts name the user; those naming a username that is
+    nobody's are for platform superusers only)."""
+    from django.contrib.auth import get_user_model
+
     from accounts.selectors import accounts_visible_to
     from bulkops.models import AuditEvent
 
@@ -50,8 +54,11 @@ def audit_events_visible_to(user):
     if user.company_id is None:
         return AuditEvent.objects.none()
     account_ids = accounts_visible_to(user).values("pk")
+    User = get_user_model()
+    user_ids = User.objects.filter(company_id=user.company_id).values("pk")
     return queryset.filter(
         models.Q(object_type="accounts.account", object_id__in=account_ids)
+        | models.Q(object_type=User._meta.label_lower, object_id__in=user_ids)
         | models.Q(bulk_operation__company_id=user.company_id)
         | models.Q(actor__company_id=user.company_id)
     )

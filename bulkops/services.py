@@ -43,11 +43,32 @@ def record_audit_event(
     bulk_operation: BulkOperation | None = None,
 ) -> AuditEvent:
     """Record one change of one object."""
-    return AuditEvent.objects.create(
-        actor=actor if actor and actor.is_authenticated else None,
+    return record_audit_event_about(
+        actor=actor,
         action=action,
         object_type=object_type_of(obj),
         object_id=obj.pk,
+        changes=changes,
+        bulk_operation=bulk_operation,
+    )
+
+
+def record_audit_event_about(
+    *,
+    actor,
+    action: str,
+    object_type: str,
+    object_id: int,
+    changes: dict[str, tuple[Any, Any]],
+    bulk_operation: BulkOperation | None = None,
+) -> AuditEvent:
+    """Record one event about an object named by type and id, which need not
+    be a row (a failed login names a sentinel when the username is nobody's)."""
+    return AuditEvent.objects.create(
+        actor=actor if actor and actor.is_authenticated else None,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
         changes={k: [_jsonable(b), _jsonable(a)] for k, (b, a) in changes.items()},
         bulk_operation=bulk_operation,
     )

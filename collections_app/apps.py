@@ -6,4 +6,15 @@ class CollectionsAppConfig(AppConfig):
     verbose_name = "Collections back office"
 
     def ready(self):
-        from collections_app import lookups  # noqa: F401  (registers field__any)
+        from axes.signals import user_locked_out
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        from collections_app import (
+            lookups,  # noqa: F401  (registers field__any)
+            security,
+        )
+
+        # Login throttling's audit trail and reset (django-axes runs first).
+        user_login_failed.connect(security.audit_login_failed, dispatch_uid="audit-login-failed")
+        user_locked_out.connect(security.audit_lockout, dispatch_uid="audit-lockout")
+        user_logged_in.connect(security.reset_after_login, dispatch_uid="reset-after-login")

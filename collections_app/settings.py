@@ -6,9 +6,11 @@ Production sets DATABASE_URL, REDIS_URL, SECRET_KEY, DEBUG=false and
 ALLOWED_HOSTS; see the README for the full list.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 from collections_app.preflight import database_config, database_url
 
@@ -62,6 +64,10 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_htmx",
     "anymail",
+    # Before collections_app: axes' signal receivers must run before ours
+    # (collections_app.security reads what axes recorded on the request).
+    "axes",
+    "csp",
     "collections_app",
     "accounts",
     "billing",
@@ -71,6 +77,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -81,6 +88,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "collections_app.timeouts.StatementTimeoutMiddleware",
+    # Last, as axes' docs require: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "collections_app.urls"
@@ -128,6 +137,11 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    # First, as axes' docs require: refuses any login while locked out.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -262,6 +276,72 @@ SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Login throttling (django-axes) ---------------------------------------------
+# Failed logins are counted per username and, separately, per client address;
+# either reaching the limit within the cool-off locks out (the lockout page,
+# 429), for /login/ and /admin/login/ alike. collections_app.security renders
+# the page, audits and resets. An operator unlocks with `manage.py
+# axes_reset_username NAME` / `axes_reset_ip ADDRESS` / `axes_reset`, or in the
+# Django admin's "Access attempts" (platform superusers only).
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Attempts refused during a lockout neither count nor move the cool-off, so the
+# page can say when it ends (and the attempts table does not grow with a flood).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Not axes' own reset on success: it deletes every attempt of the client
+# address too, so anyone who can log in could reset the address's count of
+# guesses at somebody else's password. collections_app.security resets only
+# the attempts of the user who logged in, from the address they logged in from.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "collections_app.security.lockout_response"
+# The username as typed, cut to the longest a user can have: the login forms
+# do not check the length, and axes' 255-character column would fail on
+# PostgreSQL (a 500) for a longer one.
+AXES_USERNAME_CALLABLE = "collections_app.security.client_username"
+# The client address. Without a proxy (HTTPS off: make run, tests) it is the
+# TCP peer, REMOTE_ADDR. Behind PROXY_COUNT reverse proxies (HTTPS on: the
+# TLS-terminating proxy is the only way in), each appending the address it was
+# connected from to X-Forwarded-For, the client is the PROXY_COUNT-th entry
+# from the right: whatever a client wrote there itself stays on the left and
+# is ignored. django-ipware (through axes) counts "proxies after the client"
+# in the header, which is one less (the nearest proxy is REMOTE_ADDR, not in
+# the header), and must not be strict, or a forged entry would void the header.
+PROXY_COUNT = int(env.str("PROXY_COUNT", default="") or (1 if _https else 0))
+if PROXY_COUNT > 0:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = PROXY_COUNT - 1
+    AXES_IPWARE_PROXY_ORDER = "left-most"
+    IPWARE_STRICT = False
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+    AXES_IPWARE_PROXY_COUNT = None
+
+# --- Content-Security-Policy (django-csp 4) -------------------------------------
+# Everything the pages load is our own: vendored htmx and Bootstrap, our CSS and
+# scripts, all under /static/. No inline script, no style attribute, no eval
+# (templates/base.html configures htmx accordingly); scripts set styles through
+# the CSSOM, which CSP allows.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],  # anything not named below: our origin only
+        "script-src": [SELF],  # /static/ files only: no inline, no eval
+        "style-src": [SELF],  # our stylesheets; no <style>, no style=""
+        # Bootstrap's CSS draws its form and navbar icons as data: SVGs.
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],  # none are loaded today; never a font CDN
+        "connect-src": [SELF],  # htmx and fetch() talk to this server only
+        "form-action": [SELF],  # forms post here only
+        "frame-ancestors": [NONE],  # never framed (as X-Frame-Options: DENY)
+        "base-uri": [SELF],  # no <base> pointing relative URLs elsewhere
+        "object-src": [NONE],  # no plugins
+        # Violations are logged (collections_app.views.csp_report).
+        "report-uri": "/csp-report/",
+    },
+}
+# A violation report is a small JSON document; anything bigger is refused.
+CSP_REPORT_MAX_BYTES = 16 * 1024
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health/", views.health, name="health"),
+    path("csp-report/", views.csp_report, name="csp-report"),
     path("accounts/", include("accounts.urls")),
     path("bulk/", include("bulkops.urls")),
     path("admin/", admin.site.urls),
