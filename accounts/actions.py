@@ -16,7 +16,7 @@ from accounts.roles import COLLECTOR
 from billing.models import Payment
 from bulkops.registry import BulkAction, Chunk, Outcomes, register
 from bulkops.services import record_audit_events, record_field_change, snapshot_items
-from collections_app.jsonfields import parse_json, whole_number
+from common.jsonfields import parse_json, whole_number
 
 UNASSIGN = "unassign"
 

@@ -2,7 +2,7 @@
 builder, and every Selection that resolves "all accounts matching".
 
 Bad input never errors: a filter whose value is unknown, malformed, out of
-its bounds (``collections_app.filters``) or a reversed range is ignored,
+its bounds (``common.filters``) or a reversed range is ignored,
 and ``AccountFilter.problems`` says why so the page can tell the user.
 """
 
@@ -32,7 +32,7 @@ from accounts.models import (
 )
 from accounts.roles import COLLECTOR
 from accounts.states import STATE_CHOICES
-from collections_app.filters import AmountFilter, DateFilter, IntegerFilter
+from common.filters import AmountFilter, DateFilter, IntegerFilter
 
 UNASSIGNED = "unassigned"
 # Parameters of the grid that are not filters.

@@ -5,7 +5,7 @@ from accounts.models import User
 from accounts.selectors import company_users
 from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem
 from bulkops.registry import all_actions
-from collections_app.filters import DateFilter, IntegerFilter
+from common.filters import DateFilter, IntegerFilter
 
 
 class OperationFilter(django_filters.FilterSet):

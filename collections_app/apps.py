@@ -9,10 +9,7 @@ class CollectionsAppConfig(AppConfig):
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
-        from collections_app import (
-            lookups,  # noqa: F401  (registers field__any)
-            security,
-        )
+        from collections_app import security
 
         # Login throttling's audit trail and reset (django-axes runs first).
         user_login_failed.connect(security.audit_login_failed, dispatch_uid="audit-login-failed")

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     # (collections_app.security reads what axes recorded on the request).
     "axes",
     "csp",
+    "common",
     "collections_app",
     "accounts",
     "billing",
