@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from accounts.masking import mask_account_number, mask_email, mask_phone
 from accounts.models import Account, AccountAccess, GridPreference, SavedList, User
 
 
@@ -96,10 +97,9 @@ def account_for_page(user, pk) -> Account | None:
 
 
 def account_page_context(user, account: Account) -> dict:
-    """What the account page shows, masked unless the user may see it all."""
-    from accounts.masking import mask_account_number, mask_email, mask_phone
-    from billing.models import Claim, LedgerEntry, Payment
-
+    """What the account page shows of the accounts app's own data, masked
+    unless the user may see it all (other apps add their sections:
+    ``accounts.sections``)."""
     unmasked = user.has_perm("accounts.view_unmasked_data")
     debtor = account.debtor
     emails = [
@@ -126,11 +126,6 @@ def account_page_context(user, account: Account) -> dict:
         "debtor": debtor,
         "emails": emails,
         "phones": phones,
-        "claims": Claim.objects.filter(account=account).order_by("due_date"),
-        "ledger": LedgerEntry.objects.filter(account=account)
-        .select_related("claim")
-        .order_by("-posted_at", "-pk")[:50],
-        "payments": Payment.objects.filter(account=account).order_by("-received_at")[:20],
         "notes": account.notes.select_related("note_type", "author")[:20],
         "alerts": account.alerts.filter(is_active=True),
         "history": account_history(user, account),

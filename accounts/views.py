@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -16,6 +17,7 @@ from accounts import selectors, services
 from accounts.filters import AccountFilter, filter_params
 from accounts.forms import ColumnsForm, SavedListForm
 from accounts.grid import GridState, build_grid
+from accounts.sections import sections_for
 from bulkops.selection import SelectionError, current_selection, store_selection
 
 
@@ -202,6 +204,13 @@ def account_detail(request, pk):
     account = selectors.account_for_page(request.user, pk)
     if account is None:
         raise Http404("No such account.")
-    return render(
-        request, "accounts/detail.html", selectors.account_page_context(request.user, account)
-    )
+    context = selectors.account_page_context(request.user, account)
+    context["sections"] = [
+        render_to_string(
+            section.template,
+            {"account": account, **section.context(request.user, account)},
+            request=request,
+        )
+        for section in sections_for(request.user)
+    ]
+    return render(request, "accounts/detail.html", context)

@@ -163,3 +163,20 @@ def find_claim_discrepancies(queryset: QuerySet[Claim] | None = None) -> list[tu
 
 def _quantised(value):
     return Decimal(value).quantize(Decimal("0.01")) if value is not None else None
+
+
+# --- the account page's sections (registered in billing.apps) ---------------------------
+
+
+def account_claims(user, account: Account) -> dict:
+    return {"claims": Claim.objects.filter(account=account).order_by("due_date", "pk")}
+
+
+def account_journal(user, account: Account) -> dict:
+    """The latest 50 lines of the account's journal, newest first."""
+    ledger = (
+        LedgerEntry.objects.filter(account=account)
+        .select_related("claim")
+        .order_by("-posted_at", "-pk")[:50]
+    )
+    return {"ledger": ledger}
