@@ -5,5 +5,10 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self):
-        # Register the bulk actions this app contributes.
+        # The bulk actions this app contributes register themselves on import.
         from accounts import actions  # noqa: F401
+        from bulkops.registry import register_audit_reference
+
+        # Audited changes that hold ids: shown by name in the audit log.
+        register_audit_reference("status", "accounts.AccountStatus")
+        register_audit_reference("assigned_to", "accounts.User")

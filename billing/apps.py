@@ -7,6 +7,10 @@ class BillingConfig(AppConfig):
     def ready(self):
         from accounts.sections import AccountSection, register_section
         from billing import selectors
+        from bulkops.registry import register_audit_reference
+
+        # The collector a payment is credited to, by name in the audit log.
+        register_audit_reference("credited_to", "accounts.User")
 
         register_section(
             AccountSection(

@@ -171,3 +171,22 @@ def toolbar_for(user) -> list[ToolbarButton]:
         ToolbarButton(action.key, action.label, user.has_perm(action.permission))
         for action in all_actions()
     ]
+
+
+# --- audit: what the ids in recorded changes name ---------------------------------------
+
+_AUDIT_REFERENCES: dict[str, str] = {}
+
+
+def register_audit_reference(field: str, model: str) -> None:
+    """Changes recorded under ``field`` hold ids of ``model`` ("app.Model"):
+    the audit log shows them by the object's name."""
+    if _AUDIT_REFERENCES.get(field, model) != model:
+        raise ValueError(
+            f"The audited field {field!r} already refers to {_AUDIT_REFERENCES[field]}."
+        )
+    _AUDIT_REFERENCES[field] = model
+
+
+def audit_references() -> dict[str, str]:
+    return dict(_AUDIT_REFERENCES)

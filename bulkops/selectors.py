@@ -7,6 +7,7 @@ import datetime as dt
 from django.db import models
 from django.utils import timezone
 
+from bulkops import registry
 from bulkops.models import WorkerHeartbeat
 
 HEARTBEAT_INTERVAL_SECONDS = 15
@@ -66,12 +67,15 @@ def audit_events_visible_to(user):
 
 def with_readable_changes(events):
     """Give each audit event ``readable_changes``: [(field, before, after)]
-    with foreign keys shown by name, one query per kind of reference for the
-    whole page rather than per event."""
-    from accounts.models import AccountStatus, User
+    with references to other objects shown by name (the fields apps
+    registered with ``registry.register_audit_reference``), one query per
+    kind of reference for the whole page rather than per event."""
+    from django.apps import apps
 
     events = list(events)
-    references = {"status": AccountStatus, "assigned_to": User, "credited_to": User}
+    references = {
+        field: apps.get_model(label) for field, label in registry.audit_references().items()
+    }
     wanted: dict[str, set] = {field: set() for field in references}
     for event in events:
         for field, change in (event.changes or {}).items():
