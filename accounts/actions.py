@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from accounts.models import Account, AccountFlag, AccountStatus, Flag, User
 from accounts.roles import COLLECTOR
-from billing.models import Payment
 from bulkops.registry import BulkAction, Chunk, Outcomes, register
 from bulkops.services import record_audit_events, record_field_change, snapshot_items
 from common.jsonfields import parse_json, whole_number
@@ -32,7 +31,6 @@ def _collectors(user):
 
 
 class AssignToForm(forms.Form):
-    CREDIT_CHOICES = [("off", "Off"), ("all", "All"), ("pending", "Pending Only")]
     # The builder's list: a row per collector, each well under 200 characters.
     MAX_LENGTH = 100_000
     MAX_COUNT = 100_000_000
@@ -43,9 +41,6 @@ class AssignToForm(forms.Form):
         widget=forms.HiddenInput,
         max_length=MAX_LENGTH,
         error_messages={"required": AT_LEAST_ONE, "max_length": UNREADABLE},
-    )
-    credit_payments = forms.ChoiceField(
-        label="Credit Payments", choices=CREDIT_CHOICES, initial="off", widget=forms.RadioSelect
     )
 
     def __init__(self, *args, user, selected_count=None, **kwargs):
@@ -99,12 +94,19 @@ class AssignToForm(forms.Form):
 
 @register
 class AssignTo(BulkAction):
+    target = "accounts"
+    group = "Accounts"
     key = "assign"
     label = "Assign To"
     permission = "accounts.assign_accounts"
     order = 10
     form_class = AssignToForm
+    dialog_template = "accounts/actions/_assign.html"
+    scripts = ("js/assign.js",)
     confirm_label = "Assign"
+
+    def dialog_context(self, form):
+        return {"collectors": form.collectors}
 
     def describe(self, parameters):
         parts = [f"{a['name']} ({a['count']:,})" for a in parameters.get("assignments", [])]
@@ -129,7 +131,6 @@ class AssignTo(BulkAction):
         for item in items:
             by_target[item.argument].append(item.account_id)
         actor = operation.created_by
-        credit = operation.parameters.get("credit_payments", "off")
         for target, account_ids in by_target.items():
             collector = None
             if target:
@@ -157,21 +158,6 @@ class AssignTo(BulkAction):
                 bulk_operation=operation,
             )
             changing.update(assigned_to=collector)
-            if collector is not None and credit in ("all", "pending"):
-                payments = Payment.objects.filter(account_id__any=account_ids).exclude(
-                    credited_to=collector
-                )
-                if credit == "pending":
-                    payments = payments.filter(status=Payment.Status.PENDING)
-                record_field_change(
-                    actor=actor,
-                    action="payment.credited",
-                    queryset=payments,
-                    field="credited_to",
-                    new_value=collector.pk,
-                    bulk_operation=operation,
-                )
-                payments.update(credited_to=collector)
         return outcomes
 
 
@@ -194,6 +180,8 @@ class ChangeStatusForm(forms.Form):
 
 @register
 class ChangeStatusTo(BulkAction):
+    target = "accounts"
+    group = "Accounts"
     key = "change_status"
     label = "Change Status To"
     permission = "accounts.change_account_status"
@@ -300,6 +288,8 @@ class FlagsForm(forms.Form):
 
 @register
 class AddRemoveFlags(BulkAction):
+    target = "accounts"
+    group = "Accounts"
     key = "flags"
     label = "Add/Remove Flags"
     permission = "accounts.manage_account_flags"
@@ -382,6 +372,8 @@ class StageForm(forms.Form):
 
 @register
 class UpdateStage(BulkAction):
+    target = "accounts"
+    group = "Accounts"
     key = "stage"
     label = "Update Stage"
     permission = "accounts.update_account_stage"

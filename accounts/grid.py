@@ -12,7 +12,7 @@ from django.http import QueryDict
 from accounts import selectors
 from accounts.filters import AccountFilter
 from accounts.tables import ALL_COLUMNS, DEFAULT_COLUMNS, AccountTable, page_queryset
-from bulkops.registry import toolbar_for
+from bulkops.registry import Toolbar, toolbar_for
 from bulkops.selection import Selection
 
 PAGE_SIZES = (25, 50, 100, 500)
@@ -34,7 +34,7 @@ class GridState:
     columns: list[str] = field(default_factory=list)
     query: str = ""
     saved_list: object = None
-    toolbar: list = field(default_factory=list)
+    toolbar: Toolbar = field(default_factory=Toolbar)
     notices: list[str] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
     rows: list = field(default_factory=list)
@@ -61,7 +61,9 @@ class GridState:
         """Just the counter and toolbar (after a row checkbox changed)."""
         filterset = AccountFilter.for_user(user, querydict)
         matching = filterset.qs
-        state = cls(selection=selection, query=querydict.urlencode(), toolbar=toolbar_for(user))
+        state = cls(
+            selection=selection, query=querydict.urlencode(), toolbar=toolbar_for(user, "accounts")
+        )
         state.total = matching.count()
         state.selected = selection.count(user, matching_count=state.total)
         return state
@@ -160,7 +162,7 @@ def build_grid(user, querydict: QueryDict, *, selection: Selection) -> GridState
     state.table = table
     state.rows = table.body()
     state.selected = selection.count(user, matching_count=state.total)
-    state.toolbar = toolbar_for(user)
+    state.toolbar = toolbar_for(user, "accounts")
     state.headers = [
         {
             "name": column.name,

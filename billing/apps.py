@@ -7,6 +7,7 @@ class BillingConfig(AppConfig):
     def ready(self):
         from accounts.sections import AccountSection, register_section
         from billing import selectors
+        from billing.actions import credit_payments  # noqa: F401  (registers itself)
         from bulkops.registry import register_audit_reference
 
         # The collector a payment is credited to, by name in the audit log.

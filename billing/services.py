@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from billing.models import Claim, LedgerEntry, Payment, PaymentMethod
-from bulkops.services import record_audit_event
+from bulkops.services import record_audit_event, record_field_change
 
 CENT = Decimal("0.01")
 
@@ -190,3 +190,26 @@ def decline_payment(*, payment: Payment, reason: str, actor=None) -> Payment:
             changes={"status": (Payment.Status.PENDING, Payment.Status.DECLINED)},
         )
     return payment
+
+
+def credit_payments(
+    *, actor, account_ids: list[int], collector, only_pending: bool = False, bulk_operation=None
+) -> int:
+    """Credit the payments of these accounts to ``collector``: every payment
+    (or only the pending ones) not already credited to them, in one audited
+    statement. Returns how many payments changed."""
+    payments = Payment.objects.filter(account_id__any=list(account_ids)).exclude(
+        credited_to=collector
+    )
+    if only_pending:
+        payments = payments.filter(status=Payment.Status.PENDING)
+    with transaction.atomic():
+        record_field_change(
+            actor=actor,
+            action="payment.credited",
+            queryset=payments,
+            field="credited_to",
+            new_value=collector.pk,
+            bulk_operation=bulk_operation,
+        )
+        return payments.update(credited_to=collector)

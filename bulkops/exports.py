@@ -740,6 +740,9 @@ def _part_files(operation: BulkOperation) -> set[str]:
 @register
 class ExportAccounts(BulkAction):
     key = "export"
+    target = "accounts"
+    group = "Export"
+    scripts = ("js/export.js",)
     changes_accounts = False
     label = "Export"
     permission = EXPORT_PERMISSION

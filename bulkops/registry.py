@@ -90,9 +90,17 @@ class BulkAction:
 
     key: str = ""
     label: str = ""
+    # The selectable list it acts on ("accounts"); the toolbar of that list offers it.
+    target: str = ""
+    # The toolbar's menu it sits in once there are many actions.
+    group: str = ""
     permission: str = ""
     order: int = 100
     form_class: type[forms.Form] = forms.Form
+    # Renders the form in the dialog; the default renders every own field.
+    dialog_template: str = ""
+    # Static scripts the dialog needs, loaded by the page that offers it.
+    scripts: tuple[str, ...] = ()
     chunk_size: int = 2000
     confirm_label: str = "Confirm"
     # An action that only reads accounts (Export) neither waits for nor blocks
@@ -104,17 +112,43 @@ class BulkAction:
     grows: tuple[str, ...] = ()
 
     def get_form(self, data=None, *, user, selected_count: int | None = None) -> forms.Form:
+        """The dialog's form: the action's own fields, then those of the
+        extensions other apps registered for it."""
+        form_class = self.form_class
+        extensions = extensions_of(self.key)
+        if extensions:
+            form_class = type(
+                form_class.__name__,
+                (form_class, *(extension.form_class for extension in extensions)),
+                {},
+            )
         # Own ids: the dialog sits on the grid page, whose filter form already
         # uses Django's default ids (id_status, id_stage, ...).
-        return self.form_class(data, user=user, selected_count=selected_count, auto_id="bulk_%s")
+        return form_class(data, user=user, selected_count=selected_count, auto_id="bulk_%s")
+
+    def dialog_context(self, form: forms.Form) -> dict[str, Any]:
+        """What ``dialog_template`` needs besides ``form`` and ``count``."""
+        return {}
 
     def parameters(self, form: forms.Form) -> dict[str, Any]:
         """JSON-serialisable parameters stored on the operation."""
-        return dict(form.cleaned_data)
+        return {name: form.cleaned_data[name] for name in self.form_class.base_fields}
+
+    def all_parameters(self, form: forms.Form) -> dict[str, Any]:
+        """The action's parameters and its extensions'."""
+        parameters = self.parameters(form)
+        for extension in extensions_of(self.key):
+            parameters.update(extension.parameters(form))
+        return parameters
 
     def describe(self, parameters: dict[str, Any]) -> str:
         """One line for the operations list."""
         return self.label
+
+    def full_description(self, parameters: dict[str, Any]) -> str:
+        parts = [self.describe(parameters)]
+        parts += [extension.describe(parameters) for extension in extensions_of(self.key)]
+        return "; ".join(part for part in parts if part)
 
     def snapshot(self, operation: BulkOperation, queryset: QuerySet) -> int:
         from bulkops.services import snapshot_items
@@ -128,6 +162,14 @@ class BulkAction:
     def apply(self, items: Chunk, operation: BulkOperation) -> Outcomes:
         raise NotImplementedError
 
+    def apply_chunk(self, items: Chunk, operation: BulkOperation) -> Outcomes:
+        """What the engine runs for a chunk: ``apply``, then each extension's
+        step, in the chunk's transaction."""
+        outcomes = self.apply(items, operation)
+        for extension in extensions_of(self.key):
+            extension.apply(items, operation, outcomes)
+        return outcomes
+
     def finish(self, operation: BulkOperation) -> None:
         """Called once, in the last transaction, when no item is pending
         (e.g. to assemble an export from its per-chunk parts). Raising marks
@@ -138,11 +180,61 @@ class BulkAction:
         (e.g. to delete an export's part files: there will be no file)."""
 
 
+class ActionExtension:
+    """What another app adds to a bulk action: fields in the action's dialog
+    and a step after the action's own in every chunk, in the same
+    transaction (billing's Credit Payments on Assign To). Subclass, set
+    ``key`` (unique) and ``action`` (the extended action's key), and decorate
+    with ``@register_extension``.
+
+    * ``form_class``: a plain form with the extra fields (no ``__init__``);
+      they are merged into the action's form, so their names must be unique.
+    * ``dialog_template``: renders those fields in the dialog (``form``).
+    * ``apply(items, operation, outcomes)``: the extra step; ``outcomes`` is
+      what the action reported for the chunk, so the accounts it skipped or
+      failed can be left alone.
+    """
+
+    key: str = ""
+    action: str = ""
+    form_class: type[forms.Form] = forms.Form
+    dialog_template: str = ""
+
+    def parameters(self, form: forms.Form) -> dict[str, Any]:
+        return {name: form.cleaned_data[name] for name in self.form_class.base_fields}
+
+    def describe(self, parameters: dict[str, Any]) -> str:
+        return ""
+
+    def apply(self, items: Chunk, operation: BulkOperation, outcomes: Outcomes) -> None:
+        raise NotImplementedError
+
+
+_EXTENSIONS: dict[str, list[ActionExtension]] = defaultdict(list)
+
+
+def register_extension(extension_class: type[ActionExtension]) -> type[ActionExtension]:
+    if not extension_class.key or not extension_class.action:
+        raise ValueError(f"{extension_class.__name__} needs a key and the action it extends.")
+    registered = _EXTENSIONS[extension_class.action]
+    if any(type(e) is not extension_class and e.key == extension_class.key for e in registered):
+        raise ValueError(f"Two extensions of {extension_class.action!r} share a key.")
+    if not any(type(e) is extension_class for e in registered):
+        registered.append(extension_class())
+    return extension_class
+
+
+def extensions_of(action_key: str) -> list[ActionExtension]:
+    return list(_EXTENSIONS.get(action_key, ()))
+
+
 def register(action_class: type[BulkAction]) -> type[BulkAction]:
     """Class decorator: make an action available to the toolbar and engine."""
     key = action_class.key
-    if not key or not action_class.label or not action_class.permission:
-        raise ValueError(f"{action_class.__name__} needs a key, a label and a permission.")
+    if not (key and action_class.label and action_class.permission and action_class.target):
+        raise ValueError(
+            f"{action_class.__name__} needs a key, a label, a permission and a target."
+        )
     if key in _REGISTRY and _REGISTRY[key] is not action_class:
         raise ValueError(f"Two bulk actions share the key {key!r}.")
     _REGISTRY[key] = action_class
@@ -158,19 +250,59 @@ def all_actions() -> list[type[BulkAction]]:
     return sorted(_REGISTRY.values(), key=lambda a: (a.order, a.label))
 
 
+# The toolbar shows its actions as buttons while there are this many at most,
+# then as one menu per group ("Actions > [desired action]").
+TOOLBAR_BUTTONS_AT_MOST = 6
+
+
 @dataclass(frozen=True)
 class ToolbarButton:
     key: str
     label: str
     allowed: bool
+    group: str = ""
 
 
-def toolbar_for(user) -> list[ToolbarButton]:
-    """Every registered action, and whether this user may use it."""
-    return [
-        ToolbarButton(action.key, action.label, user.has_perm(action.permission))
-        for action in all_actions()
-    ]
+@dataclass(frozen=True)
+class Toolbar:
+    """The actions a list offers, and whether this user may use each."""
+
+    buttons: tuple[ToolbarButton, ...] = ()
+    scripts: tuple[str, ...] = ()
+
+    def __iter__(self):
+        return iter(self.buttons)
+
+    def __len__(self):
+        return len(self.buttons)
+
+    @property
+    def as_menus(self) -> bool:
+        return len(self.buttons) > TOOLBAR_BUTTONS_AT_MOST
+
+    @property
+    def groups(self) -> list[tuple[str, list[ToolbarButton]]]:
+        """(group, its buttons) in the order the groups first appear."""
+        grouped: dict[str, list[ToolbarButton]] = {}
+        for button in self.buttons:
+            grouped.setdefault(button.group or "Actions", []).append(button)
+        return list(grouped.items())
+
+
+def actions_for(target: str) -> list[type[BulkAction]]:
+    """The actions registered for the selectable ``target``."""
+    return [a for a in all_actions() if a.target == target]
+
+
+def toolbar_for(user, target: str) -> Toolbar:
+    """Every action registered for ``target``, and whether this user may use it."""
+    actions = actions_for(target)
+    return Toolbar(
+        buttons=tuple(
+            ToolbarButton(a.key, a.label, user.has_perm(a.permission), a.group) for a in actions
+        ),
+        scripts=tuple(dict.fromkeys(script for a in actions for script in a.scripts)),
+    )
 
 
 # --- audit: what the ids in recorded changes name ---------------------------------------

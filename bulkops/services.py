@@ -329,7 +329,7 @@ def start_operation(
                 kind=action.key,
                 company_id=user.company_id,
                 created_by=user,
-                parameters=action.parameters(form),
+                parameters=action.all_parameters(form),
                 selection=selection.to_dict(),
                 confirmed_count=count,
                 idempotency_key=idempotency_key,
@@ -459,7 +459,7 @@ def process_next_chunk(operation_id: int) -> str:
         else:
             try:
                 with transaction.atomic():  # a savepoint: a failing chunk rolls back alone
-                    outcomes = action.apply(Chunk(pending), operation)
+                    outcomes = action.apply_chunk(Chunk(pending), operation)
             except Exception as exc:
                 logger.exception("bulk operation %s: chunk failed", operation_id)
                 outcomes = Outcomes.all_failed(ids, f"{type(exc).__name__}: {exc}"[:255])

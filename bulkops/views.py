@@ -21,7 +21,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 from bulkops import exports, selectors, services
 from bulkops.filters import AuditFilter, ItemFilter, OperationFilter
 from bulkops.models import BulkOperation, ExportTemplate
-from bulkops.registry import get_action
+from bulkops.registry import extensions_of, get_action
 from bulkops.selection import current_selection
 
 
@@ -45,11 +45,15 @@ def _dialog(request, action, *, state: str, form=None, count=None, notice=None, 
     context = {
         "action": action,
         "form": form,
+        # The generic fields template renders the action's own fields; an
+        # extension's fields are rendered by the extension's template.
+        "own_fields": [form[name] for name in action.form_class.base_fields],
+        "extension_templates": [e.dialog_template for e in extensions_of(action.key)],
         "count": count,
         "state": state,
         "notice": notice or dropped,
         "idempotency_key": uuid.uuid4().hex,
-        "collectors": getattr(form, "collectors", None),
+        **action.dialog_context(form),
     }
     return render(request, "bulkops/_dialog.html", context, status=status)
 
@@ -139,7 +143,9 @@ def operation_detail(request, pk):
         "bulkops/operation_detail.html",
         {
             "operation": operation,
-            "description": action.describe(operation.parameters) if action else operation.kind,
+            "description": action.full_description(operation.parameters)
+            if action
+            else operation.kind,
             "items": items,
             "page": page,
             "query": query.urlencode(),

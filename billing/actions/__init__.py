@@ -1,0 +1,2 @@
+"""What billing adds to bulk actions: one module each, registered on import
+(billing.apps)."""
