@@ -7,7 +7,10 @@ class AccountsConfig(AppConfig):
     def ready(self):
         # The bulk actions this app contributes register themselves on import.
         from accounts import actions  # noqa: F401
-        from bulkops.registry import register_audit_reference
+        from accounts.selectable import ACCOUNTS
+        from bulkops.registry import register_audit_reference, register_selectable
+
+        register_selectable(ACCOUNTS)
 
         # Audited changes that hold ids: shown by name in the audit log.
         register_audit_reference("status", "accounts.AccountStatus")

@@ -32,11 +32,9 @@ from accounts.models import (
 )
 from accounts.roles import COLLECTOR
 from accounts.states import STATE_CHOICES
-from common.filters import AmountFilter, DateFilter, IntegerFilter
+from common.filters import AmountFilter, DateFilter, IntegerFilter, canonical_filter_params
 
 UNASSIGNED = "unassigned"
-# Parameters of the grid that are not filters.
-NON_FILTER_PARAMS = {"sort", "page", "per_page", "list"}
 
 NAME_SEARCH_PREFETCH = 20_000
 # A century: "days since default" beyond it is a typing mistake.
@@ -260,13 +258,5 @@ def _start_of_day(day: dt.date) -> dt.datetime:
 
 
 def filter_params(querydict) -> list[tuple[str, str]]:
-    """The filter part of a query string, canonical (sorted, no empties), so
-    two URLs showing the same accounts compare equal."""
-    pairs = []
-    for key in sorted(querydict.keys()):
-        if key in NON_FILTER_PARAMS or key not in AccountFilter.base_filters:
-            continue
-        for value in querydict.getlist(key):
-            if value.strip():
-                pairs.append((key, value.strip()))
-    return pairs
+    """The grid's filters of a query string, canonical (sorted, no empties)."""
+    return canonical_filter_params(AccountFilter, querydict)

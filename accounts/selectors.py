@@ -48,6 +48,20 @@ def account_owners_reachable_by(user) -> list[int] | None:
     return sorted({user.company_id, *granted_by.distinct()})
 
 
+def describe_accounts(account_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """{id: (file number, account page URL)} for a page of an operation's
+    outcomes (accounts deleted since are missing)."""
+    from django.urls import reverse
+
+    prefix = reverse("accounts:grid")
+    return {
+        pk: (file_number, f"{prefix}{pk}/")
+        for pk, file_number in Account.objects.filter(pk__in=account_ids).values_list(
+            "pk", "file_number"
+        )
+    }
+
+
 def saved_lists_visible_to(user) -> QuerySet[SavedList]:
     """Lists the user owns or that are shared with them or one of their groups,
     within the user's company."""

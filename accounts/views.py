@@ -22,7 +22,7 @@ from bulkops.selection import SelectionError, current_selection, store_selection
 
 
 def _render_grid(request, querydict: QueryDict, *, partial: bool, notices=()):
-    selection, dropped = current_selection(request, querydict)
+    selection, dropped = current_selection(request, "accounts", querydict)
     grid = build_grid(request.user, querydict, selection=selection)
     grid.notices = [*notices, *([dropped] if dropped else []), *grid.notices]
     context = {"grid": grid, "selection_url": reverse("accounts:selection")}
@@ -50,7 +50,7 @@ def selection_update(request):
     ``state`` carries the grid's query string so the answer matches the page
     the user is looking at."""
     state = QueryDict(request.POST.get("state", ""))
-    selection, _ = current_selection(request, state)
+    selection, _ = current_selection(request, "accounts", state)
     op = request.POST.get("op")
     notices = []
     try:

@@ -233,15 +233,15 @@ def bench_select_all(repeat: int) -> list[dict]:
         ("one company's accounts", supervisor, f"a.company_id = {supervisor.company_id}"),
     ):
         excluded = list(
-            Selection(all_matching=True)
+            Selection("accounts", all_matching=True)
             .resolve(user)
             .order_by("pk")
             .values_list("pk", flat=True)[:3]
         )
-        selection = Selection.for_filters(QueryDict()).select_all()
+        selection = Selection.for_filters("accounts", QueryDict()).select_all()
         for account_id in excluded:
             selection = selection.toggle(account_id, checked=False)
-        expected = Selection(all_matching=True).resolve(user).count() - 3
+        expected = Selection("accounts", all_matching=True).resolve(user).count() - 3
 
         def count(selection=selection, user=user, expected=expected):
             assert selection.count(user) == expected
@@ -388,7 +388,7 @@ def bench_change_status(repeat_grid: int = 5) -> dict:
     _vacuum("accounts_account", "bulkops_auditevent", "bulkops_bulkoperationitem")
 
     # The engine, end to end.
-    selection = Selection.for_filters(QueryDict()).select_all()
+    selection = Selection.for_filters("accounts", QueryDict()).select_all()
     worker = WorkerProcess()
     started = time.perf_counter()
     operation = start_operation(
@@ -511,7 +511,7 @@ def _run_export(file_format: str) -> dict:
     operation = start_operation(
         user=operator,
         action_key="export",
-        selection=Selection.for_filters(QueryDict()).select_all(),
+        selection=Selection.for_filters("accounts", QueryDict()).select_all(),
         confirmed_count=total,
         data={"format": file_format, "columns": EXPORT_COLUMNS, "mask": EXPORT_MASKED},
         idempotency_key=f"bench-export-{time.time_ns()}",

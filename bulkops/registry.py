@@ -5,11 +5,13 @@ does; an action never knows about chunks, retries or progress."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django import forms
+
+from common.filters import canonical_filter_params
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -322,3 +324,58 @@ def register_audit_reference(field: str, model: str) -> None:
 
 def audit_references() -> dict[str, str]:
     return dict(_AUDIT_REFERENCES)
+
+
+# --- selectables: the lists users select rows of ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Selectable:
+    """A list users select rows of, registered by the app that owns it (the
+    accounts grid; later message batches, approvals...). Everything the
+    engine needs to know of the list's rows comes from here.
+
+    * ``filterset(user, data)``: the list's FilterSet over exactly the rows
+      ``user`` may see; the only way a selection's "all matching" is read.
+    * ``visible_to(user)``: the rows ``user`` may see (explicit picks are
+      intersected with it).
+    * ``owners_reachable_by(user)``: the ids of the companies owning a row
+      ``user`` may see (None: every company), so that two starts that could
+      share a row are serialised.
+    * ``describe_rows(ids)``: {id: (label, url)} for the rows of an
+      operation's outcomes; ``row_label`` names that column.
+    """
+
+    key: str
+    noun: str  # "account"
+    plural: str  # "accounts"
+    filterset_class: type
+    filterset: Callable[[Any, Any], Any]
+    visible_to: Callable[[Any], QuerySet]
+    owners_reachable_by: Callable[[Any], list[int] | None]
+    describe_rows: Callable[[list[int]], dict[int, tuple[str, str]]]
+    row_label: str = "Row"
+    session_key: str = ""
+
+    def filter_params(self, querydict) -> list[tuple[str, str]]:
+        """The filter part of a query string, canonical (sorted, no empties),
+        so two URLs showing the same rows compare equal."""
+        return canonical_filter_params(self.filterset_class, querydict)
+
+
+_SELECTABLES: dict[str, Selectable] = {}
+
+
+def register_selectable(selectable: Selectable) -> Selectable:
+    if _SELECTABLES.get(selectable.key, selectable) is not selectable:
+        raise ValueError(f"Two selectable lists share the key {selectable.key!r}.")
+    _SELECTABLES[selectable.key] = selectable
+    return selectable
+
+
+def get_selectable(key: str) -> Selectable:
+    """The registered list ``key``; LookupError if no app registered it."""
+    try:
+        return _SELECTABLES[key]
+    except KeyError:
+        raise LookupError(f"No selectable list is registered as {key!r}.") from None

@@ -37,7 +37,7 @@ def _action_or_404(request, key):
 
 
 def _dialog(request, action, *, state: str, form=None, count=None, notice=None, status=200):
-    selection, dropped = current_selection(request, QueryDict(state))
+    selection, dropped = current_selection(request, action.target, QueryDict(state))
     if count is None:
         count = selection.count(request.user)
     if form is None:
@@ -71,7 +71,7 @@ def action_dialog(request, key):
 def action_confirm(request, key):
     action = _action_or_404(request, key)
     state = request.POST.get("state", "")
-    selection, _ = current_selection(request, QueryDict(state))
+    selection, _ = current_selection(request, action.target, QueryDict(state))
     try:
         confirmed = int(request.POST.get("confirmed_count", ""))
     except ValueError:

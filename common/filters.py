@@ -76,3 +76,20 @@ class IntegerFilter(_BoundedNumberFilter):
 
 class AmountFilter(_BoundedNumberFilter):
     field_class = BoundedDecimalField
+
+
+# Query-string parameters of a list that are never filters.
+NON_FILTER_PARAMS = frozenset({"sort", "page", "per_page", "list"})
+
+
+def canonical_filter_params(filterset_class, querydict) -> list[tuple[str, str]]:
+    """The filter part of a query string, canonical (sorted, no empties), so
+    two URLs showing the same rows compare equal."""
+    pairs = []
+    for key in sorted(querydict.keys()):
+        if key in NON_FILTER_PARAMS or key not in filterset_class.base_filters:
+            continue
+        for value in querydict.getlist(key):
+            if value.strip():
+                pairs.append((key, value.strip()))
+    return pairs

@@ -31,7 +31,7 @@ def assign(user, accounts, collector, credit):
     operation = services.start_operation(
         user=user,
         action_key="assign",
-        selection=Selection(ids=frozenset(a.pk for a in accounts)),
+        selection=Selection("accounts", ids=frozenset(a.pk for a in accounts)),
         confirmed_count=len(accounts),
         data={
             "assignments": json.dumps([{"collector": str(collector.pk), "count": len(accounts)}]),

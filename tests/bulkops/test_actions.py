@@ -41,7 +41,7 @@ def start(user, action, accounts, data, *, count=None):
     return services.start_operation(
         user=user,
         action_key=action,
-        selection=Selection(ids=frozenset(ids)),
+        selection=Selection("accounts", ids=frozenset(ids)),
         confirmed_count=len(ids) if count is None else count,
         data=data,
         idempotency_key=uuid.uuid4().hex,

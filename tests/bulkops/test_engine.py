@@ -63,7 +63,7 @@ def start(user, ids, *, action="stage", data=None, count=None, key=None, selecti
     return services.start_operation(
         user=user,
         action_key=action,
-        selection=selection if selection is not None else Selection(ids=frozenset(ids)),
+        selection=selection if selection is not None else Selection("accounts", ids=frozenset(ids)),
         confirmed_count=len(ids) if count is None else count,
         data={"stage": "sent"} if data is None else data,
         idempotency_key=key or uuid.uuid4().hex,
@@ -109,7 +109,7 @@ def test_start_snapshots_the_selection_and_enqueues_on_commit_only(
     assert operation.created_by == supervisor
     assert operation.status == Status.QUEUED
     assert operation.parameters == {"stage": "sent"}
-    assert operation.selection == Selection(ids=frozenset(picked)).to_dict()
+    assert operation.selection == Selection("accounts", ids=frozenset(picked)).to_dict()
     assert operation.confirmed_count == operation.total == 5
     assert (operation.processed, operation.succeeded, operation.skipped, operation.failed) == (
         0,
@@ -144,14 +144,14 @@ def test_a_refused_start_enqueues_nothing(
 
 
 def test_all_matching_selection_with_exclusions(supervisor, accounts, theirs):
-    selection = Selection().select_all().toggle(accounts[0].pk, False)
+    selection = Selection("accounts").select_all().toggle(accounts[0].pk, False)
     operation = start(supervisor, [], selection=selection, count=6)
     assert sorted(operation.items.values_list("account_id", flat=True)) == ids_of(accounts[1:])
     assert operation.selection["all_matching"] is True
 
 
 def test_selection_never_reaches_another_companys_accounts(supervisor, accounts, theirs):
-    mixed = Selection(ids=frozenset(ids_of(accounts[:2]) + ids_of(theirs)))
+    mixed = Selection("accounts", ids=frozenset(ids_of(accounts[:2]) + ids_of(theirs)))
     # The visible count is 2: confirming the 5 IDs sent is refused ...
     with pytest.raises(services.CountChanged) as excinfo:
         start(supervisor, [], selection=mixed, count=5)
@@ -173,7 +173,7 @@ def test_only_foreign_ids_select_nothing(supervisor, theirs):
 
 def test_an_empty_selection_is_refused(supervisor, accounts):
     with pytest.raises(services.OperationRefused) as excinfo:
-        start(supervisor, [], selection=Selection(), count=0)
+        start(supervisor, [], selection=Selection("accounts"), count=0)
     assert str(excinfo.value) == "No accounts are selected."
     assert not isinstance(excinfo.value, services.CountChanged)
     assert not BulkOperation.objects.exists()
@@ -257,7 +257,7 @@ def test_a_missing_or_oversized_key_is_refused(supervisor, accounts, key):
         services.start_operation(
             user=supervisor,
             action_key="stage",
-            selection=Selection(ids=frozenset(ids_of(accounts))),
+            selection=Selection("accounts", ids=frozenset(ids_of(accounts))),
             confirmed_count=7,
             data={"stage": "sent"},
             idempotency_key=key,
@@ -295,7 +295,7 @@ def test_a_concurrent_commit_of_the_same_key_returns_that_operation(
             )
         )
 
-    selection = RacingSelection(Selection(ids=frozenset(ids_of(accounts))), rival)
+    selection = RacingSelection(Selection("accounts", ids=frozenset(ids_of(accounts))), rival)
     with django_capture_on_commit_callbacks(execute=True):
         operation = start(supervisor, ids_of(accounts), key="racing", selection=selection)
     assert operation.pk == rivals[0].pk

@@ -25,6 +25,7 @@ from openpyxl import load_workbook
 
 from accounts.models import AccountFlag, CustomField, CustomFieldValue
 from accounts.roles import ADMIN, COLLECTOR, SUPERVISOR
+from accounts.selectable import ACCOUNTS
 from accounts.tables import DEFAULT_COLUMNS
 from billing.services import post_ledger_entry, post_payment, record_payment
 from bulkops import exports, services
@@ -38,7 +39,7 @@ from bulkops.models import (
     ExportTemplate,
 )
 from bulkops.registry import Chunk, ChunkItem
-from bulkops.selection import SESSION_KEY, Selection
+from bulkops.selection import Selection
 from tests.factories import (
     AccountFactory,
     AccountStatusFactory,
@@ -179,7 +180,7 @@ def start(user, accounts, data, *, count=None) -> BulkOperation:
     return services.start_operation(
         user=user,
         action_key="export",
-        selection=Selection(ids=frozenset(ids)),
+        selection=Selection("accounts", ids=frozenset(ids)),
         confirmed_count=len(ids) if count is None else count,
         data=data,
         idempotency_key=uuid.uuid4().hex,
@@ -635,7 +636,9 @@ def masked_columns(content: str) -> list[str]:
 def test_the_dialog_offers_every_column_with_the_grid_columns_ticked(client, supervisor, data):
     client.force_login(supervisor)
     session = client.session
-    session[SESSION_KEY] = Selection(ids=frozenset(a.pk for a in data.accounts)).to_dict()
+    session[ACCOUNTS.session_key] = Selection(
+        "accounts", ids=frozenset(a.pk for a in data.accounts)
+    ).to_dict()
     session.save()
     response = client.get(reverse("bulkops:action-dialog", args=["export"]), headers=HTMX)
     content = response.content.decode()
@@ -896,7 +899,7 @@ def test_an_export_neither_blocks_nor_waits_for_changes_to_the_same_accounts(sup
         return services.start_operation(
             user=supervisor,
             action_key="change_status",
-            selection=Selection(ids=ids),
+            selection=Selection("accounts", ids=ids),
             confirmed_count=len(ids),
             data={"status": str(new_status.pk)},
             idempotency_key=key,

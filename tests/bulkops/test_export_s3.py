@@ -38,7 +38,7 @@ def start(user, accounts, data):
     return services.start_operation(
         user=user,
         action_key="export",
-        selection=Selection(ids=frozenset(ids)),
+        selection=Selection("accounts", ids=frozenset(ids)),
         confirmed_count=len(ids),
         data=data,
         idempotency_key=uuid.uuid4().hex,

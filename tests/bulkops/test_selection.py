@@ -66,7 +66,7 @@ def outsider(other_company):
 
 
 def test_empty_selection_selects_nothing(collector, accounts):
-    selection = Selection()
+    selection = Selection("accounts")
     assert selection.is_empty
     assert selection.count(collector) == 0
     assert list(selection.resolve(collector)) == []
@@ -75,7 +75,7 @@ def test_empty_selection_selects_nothing(collector, accounts):
 
 def test_explicit_ids(collector, accounts):
     picked = {accounts[0].pk, accounts[5].pk, accounts[29].pk}
-    selection = Selection()
+    selection = Selection("accounts")
     for pk in picked:
         selection = selection.toggle(pk, True)
     assert selection.ids == frozenset(picked)
@@ -89,7 +89,7 @@ def test_explicit_ids(collector, accounts):
 
 
 def test_changes_return_new_values(accounts):
-    original = Selection()
+    original = Selection("accounts")
     changed = original.toggle(accounts[0].pk, True)
     assert original.is_empty and not changed.is_empty
     assert changed.select_all() is not changed and not changed.select_all().ids
@@ -98,7 +98,7 @@ def test_changes_return_new_values(accounts):
 
 
 def test_select_all_with_exclusions(collector, accounts, theirs):
-    selection = Selection.for_filters(QueryDict("state=NY&sort=-debtor&page=2"))
+    selection = Selection.for_filters("accounts", QueryDict("state=NY&sort=-debtor&page=2"))
     assert selection.filters == (("state", "NY"),)
     selection = selection.toggle(accounts[0].pk, True).select_all()
     assert selection.all_matching and not selection.ids
@@ -122,37 +122,41 @@ def test_select_all_with_exclusions(collector, accounts, theirs):
 
 
 def test_select_all_without_filters_is_every_visible_account(collector, accounts, theirs):
-    selection = Selection().select_all()
+    selection = Selection("accounts").select_all()
     assert pks(selection.resolve(collector)) == sorted(a.pk for a in accounts)
 
 
 def test_resolve_never_reaches_another_companys_accounts(collector, outsider, accounts, theirs):
     foreign = [a.pk for a in theirs]
-    mixed = Selection(ids=frozenset([accounts[0].pk, *foreign]))
+    mixed = Selection("accounts", ids=frozenset([accounts[0].pk, *foreign]))
     assert pks(mixed.resolve(collector)) == [accounts[0].pk]
     assert mixed.count(collector) == 1
     assert pks(mixed.resolve(outsider)) == sorted(foreign)
 
-    only_foreign = Selection(ids=frozenset(foreign))
+    only_foreign = Selection("accounts", ids=frozenset(foreign))
     assert only_foreign.count(collector) == 0
 
-    everything = Selection(filters=(("state", "NY"),)).select_all()
+    everything = Selection("accounts", filters=(("state", "NY"),)).select_all()
     assert pks(everything.resolve(collector)) == [a.pk for a in accounts[:20]]
     assert pks(everything.resolve(outsider)) == sorted(foreign)
 
 
 def test_resolve_goes_through_the_grid_filter(collector, accounts):
     """Bad filter values are ignored exactly as the grid ignores them."""
-    selection = Selection(filters=(("state", "CA"), ("status", "999999"))).select_all()
+    selection = Selection("accounts", filters=(("state", "CA"), ("status", "999999"))).select_all()
     assert pks(selection.resolve(collector)) == [a.pk for a in accounts[20:]]
 
 
 def test_to_dict_from_dict_round_trip(accounts):
     for selection in (
-        Selection(),
-        Selection(filters=(("q", "smi"), ("state", "NY"), ("status", "1"), ("status", "2"))),
-        Selection(ids=frozenset({accounts[2].pk, accounts[1].pk})),
-        Selection(filters=(("state", "CA"),), all_matching=True, excluded=frozenset({7, 3})),
+        Selection("accounts"),
+        Selection(
+            "accounts", filters=(("q", "smi"), ("state", "NY"), ("status", "1"), ("status", "2"))
+        ),
+        Selection("accounts", ids=frozenset({accounts[2].pk, accounts[1].pk})),
+        Selection(
+            "accounts", filters=(("state", "CA"),), all_matching=True, excluded=frozenset({7, 3})
+        ),
     ):
         data = selection.to_dict()
         assert Selection.from_dict(data) == selection
@@ -167,14 +171,16 @@ def test_to_dict_from_dict_round_trip(accounts):
         None,
         "all",
         ["ids"],
-        {"ids": ["abc"]},
-        {"ids": 5},
-        {"ids": [None]},
-        {"excluded": ["x"]},
-        {"excluded": 3},
-        {"filters": [["state"]]},
-        {"filters": [["state", "NY", "extra"]]},
-        {"filters": 7},
+        {"selectable": "accounts", "ids": ["abc"]},
+        {"selectable": "accounts", "ids": 5},
+        {"selectable": "accounts", "ids": [None]},
+        {"selectable": "accounts", "excluded": ["x"]},
+        {"selectable": "accounts", "excluded": 3},
+        {"selectable": "accounts", "filters": [["state"]]},
+        {"selectable": "accounts", "filters": [["state", "NY", "extra"]]},
+        {"selectable": "accounts", "filters": 7},
+        {"ids": [1]},
+        {"selectable": "no-such-list", "ids": [1]},
     ],
 )
 def test_malformed_dicts_are_refused(data):
@@ -185,10 +191,12 @@ def test_malformed_dicts_are_refused(data):
 def test_too_many_explicit_ids_are_refused(monkeypatch):
     monkeypatch.setattr(selection_module, "MAX_EXPLICIT_IDS", 3)
     with pytest.raises(SelectionError):
-        Selection.from_dict({"ids": [1, 2, 3, 4]})
+        Selection.from_dict({"selectable": "accounts", "ids": [1, 2, 3, 4]})
     with pytest.raises(SelectionError):
-        Selection.from_dict({"all_matching": True, "excluded": [1, 2, 3, 4]})
-    selection = Selection(ids=frozenset({1, 2, 3}))
+        Selection.from_dict(
+            {"selectable": "accounts", "all_matching": True, "excluded": [1, 2, 3, 4]}
+        )
+    selection = Selection("accounts", ids=frozenset({1, 2, 3}))
     with pytest.raises(SelectionError):
         selection.toggle(4, True)
     assert selection.toggle(3, False).ids == {1, 2}
@@ -346,7 +354,7 @@ def test_another_companys_account_cannot_be_selected(client, outsider, accounts,
 def test_a_corrupt_session_selection_is_replaced(client, collector, accounts):
     client.force_login(collector)
     session = client.session
-    session[SESSION_KEY] = {"ids": ["not-a-number"], "filters": []}
+    session[SESSION_KEY] = {"selectable": "accounts", "ids": ["not-a-number"], "filters": []}
     session.save()
     page = get_grid(client)
     assert (page.selected, page.total) == (0, 30)

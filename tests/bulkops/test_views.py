@@ -20,9 +20,10 @@ from django.utils import timezone
 
 from accounts.models import Account, AccountStatus
 from accounts.roles import COLLECTOR, SUPERVISOR
+from accounts.selectable import ACCOUNTS
 from bulkops import services
 from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem
-from bulkops.selection import SESSION_KEY, Selection
+from bulkops.selection import Selection
 from tests.accounts.test_grid_views import get_grid, parse_counter
 from tests.factories import (
     AccountStatusFactory,
@@ -70,12 +71,12 @@ def as_supervisor(client, supervisor):
 def put_selection(client, selection: Selection) -> None:
     """Store a selection in the session as the grid would (or a tampered one)."""
     session = client.session
-    session[SESSION_KEY] = selection.to_dict()
+    session[ACCOUNTS.session_key] = selection.to_dict()
     session.save()
 
 
 def select_ids(client, accounts) -> None:
-    put_selection(client, Selection(ids=frozenset(a.pk for a in accounts)))
+    put_selection(client, Selection("accounts", ids=frozenset(a.pk for a in accounts)))
 
 
 def dialog_url(key="stage"):
@@ -128,7 +129,7 @@ def confirm(client, content: str, key="stage", *, headers=None, **fields):
 
 
 def test_the_dialog_shows_the_exact_number_of_selected_accounts(as_supervisor, accounts, theirs):
-    put_selection(as_supervisor, Selection().select_all().toggle(accounts[2].pk, False))
+    put_selection(as_supervisor, Selection("accounts").select_all().toggle(accounts[2].pk, False))
     content = open_dialog(as_supervisor)
     assert dialog_count(content) == 6
     assert "This will apply to <strong>6</strong> accounts." in content

@@ -48,7 +48,7 @@ def start(user, action_key: str, data: dict, count: int) -> BulkOperation:
     return services.start_operation(
         user=user,
         action_key=action_key,
-        selection=Selection().select_all(),
+        selection=Selection("accounts").select_all(),
         confirmed_count=count,
         data=data,
         idempotency_key=uuid.uuid4().hex,
