@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.masking import mask_account_number, mask_email, mask_phone
 from accounts.models import Account, AccountAccess, GridPreference, SavedList, User
+from accounts.roles import COLLECTOR
 
 
 def accounts_visible_to(user) -> QuerySet[Account]:
@@ -79,6 +80,15 @@ def grid_columns_for(user) -> list[str]:
 
     columns = GridPreference.objects.filter(user=user).values_list("columns", flat=True).first()
     return list(columns) if columns else list(DEFAULT_COLUMNS)
+
+
+def collectors_of(user) -> QuerySet[User]:
+    """The active collectors of the user's company (every company's, for the
+    platform operator): whom accounts can be assigned to."""
+    queryset = User.objects.filter(is_active=True, groups__name=COLLECTOR)
+    if not user.is_superuser:
+        queryset = queryset.filter(company_id=user.company_id)
+    return queryset.order_by("last_name", "first_name")
 
 
 def company_users(user, *, active_only: bool = True) -> QuerySet[User]:

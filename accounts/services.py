@@ -1,13 +1,180 @@
-"""Writes of the accounts app, each in a transaction with its audit record."""
+"""Writes of the accounts app, each in a transaction with its audit record.
+
+The changes bulk actions make are here, set-based over a list of account
+ids, so that a bulk chunk and the account page obey the same rules (a
+terminated account keeps its status, say). Each returns the ``Outcomes`` of
+the accounts it was given: done unless skipped, with the reason."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import GridPreference, SavedList
+from accounts.models import Account, AccountFlag, AccountStatus, Flag, GridPreference, SavedList
 from accounts.tables import ALL_COLUMNS
-from bulkops.services import record_audit_event
+from bulkops.registry import Outcomes
+from bulkops.services import (
+    audited_update,
+    record_audit_event,
+    record_audit_events,
+    record_field_change,
+)
+
+
+@transaction.atomic
+def assign_accounts(*, actor, account_ids: list[int], collector, bulk_operation=None) -> Outcomes:
+    """Assign the accounts to ``collector`` (None: unassign). Accounts already
+    theirs (or already unassigned) are skipped."""
+    outcomes = Outcomes()
+    accounts = Account.objects.filter(pk__any=list(account_ids))
+    unchanged = (
+        accounts.filter(assigned_to=collector)
+        if collector
+        else accounts.filter(assigned_to__isnull=True)
+    )
+    outcomes.skip(
+        unchanged.values_list("pk", flat=True),
+        f"Already assigned to {collector}" if collector else "Already unassigned",
+    )
+    audited_update(
+        actor=actor,
+        action="account.assigned",
+        queryset=accounts.exclude(pk__in=unchanged.values("pk")),
+        field="assigned_to",
+        new_value=collector.pk if collector else None,
+        bulk_operation=bulk_operation,
+    )
+    return outcomes
+
+
+@transaction.atomic
+def change_status(*, actor, account_ids: list[int], status, bulk_operation=None) -> Outcomes:
+    """Give the accounts ``status``. Terminated accounts and those already in
+    it are skipped; an account entering a default status gets today as its
+    default date (once: a date already set stays)."""
+    outcomes = Outcomes()
+    # The database classifies the accounts: only those to skip come back to
+    # Python; the audit and the change are statements over the rest, so a
+    # chunk costs the same few statements whatever its size.
+    terminated_statuses = list(
+        AccountStatus.objects.filter(category=AccountStatus.Category.TERMINATED).values_list(
+            "pk", flat=True
+        )
+    )
+    chunk = Account.objects.filter(pk__any=list(account_ids))
+    is_terminated = Q(status_id__in=terminated_statuses) | Q(terminated_on__isnull=False)
+    terminated, already = [], []
+    for pk, status_id, terminated_on in chunk.filter(
+        is_terminated | Q(status_id=status.pk)
+    ).values_list("pk", "status_id", "terminated_on"):
+        if terminated_on is not None or status_id in terminated_statuses:
+            terminated.append(pk)
+        else:
+            already.append(pk)
+    outcomes.skip(terminated, "Account is terminated")
+    outcomes.skip(already, f"Already {status.name}")
+    changing = chunk.exclude(is_terminated | Q(status_id=status.pk))
+    if status.category == AccountStatus.Category.DEFAULT:
+        today = timezone.localdate()  # the day the accounts enter default
+        entering_default = changing.filter(default_date__isnull=True)
+        # Both changes are recorded first (each INSERT ... SELECT reads the
+        # values before them), then made in one statement: one new row
+        # version. These rows then have the new status, so ``changing``
+        # below drops them.
+        record_field_change(
+            actor=actor,
+            action="account.status_changed",
+            queryset=entering_default,
+            field="status",
+            new_value=status.pk,
+            bulk_operation=bulk_operation,
+        )
+        audited_update(
+            actor=actor,
+            action="account.default_date_set",
+            queryset=entering_default,
+            field="default_date",
+            new_value=today,
+            also={"status": status},
+            bulk_operation=bulk_operation,
+        )
+    audited_update(
+        actor=actor,
+        action="account.status_changed",
+        queryset=changing,
+        field="status",
+        new_value=status.pk,
+        bulk_operation=bulk_operation,
+    )
+    return outcomes
+
+
+@transaction.atomic
+def update_stage(*, actor, account_ids: list[int], stage: str, bulk_operation=None) -> Outcomes:
+    """Move the accounts to the collections ``stage``; those in it are skipped."""
+    outcomes = Outcomes()
+    accounts = Account.objects.filter(pk__any=list(account_ids))
+    outcomes.skip(
+        accounts.filter(stage=stage).values_list("pk", flat=True),
+        f"Already {Account.Stage(stage).label}",
+    )
+    audited_update(
+        actor=actor,
+        action="account.stage_updated",
+        queryset=accounts.exclude(stage=stage),
+        field="stage",
+        new_value=stage,
+        bulk_operation=bulk_operation,
+    )
+    return outcomes
+
+
+@transaction.atomic
+def change_flags(
+    *, actor, account_ids: list[int], add: list[Flag], remove_ids: list[int], bulk_operation=None
+) -> Outcomes:
+    """Add the flags ``add`` and remove those of ``remove_ids``, recording
+    each account's flags before and after; accounts whose flags are already
+    as asked are skipped."""
+    outcomes = Outcomes()
+    ids = list(account_ids)
+    names = dict(Flag.objects.values_list("pk", "name"))
+    before: dict[int, set[int]] = defaultdict(set)
+    for account_id, flag_id in AccountFlag.objects.filter(account_id__any=ids).values_list(
+        "account_id", "flag_id"
+    ):
+        before[account_id].add(flag_id)
+    AccountFlag.objects.filter(account_id__any=ids, flag_id__in=remove_ids).delete()
+    AccountFlag.objects.bulk_create(
+        [
+            AccountFlag(account_id=account_id, flag=flag)
+            for account_id in ids
+            for flag in add
+            if flag.pk not in before[account_id]
+        ],
+        batch_size=5000,
+    )
+    changes, unchanged = [], []
+    for account_id in ids:
+        old = before[account_id]
+        new = (old - set(remove_ids)) | {f.pk for f in add}
+        if old == new:
+            unchanged.append(account_id)
+            continue
+        flags = (sorted(names[f] for f in old), sorted(names[f] for f in new))
+        changes.append((account_id, {"flags": flags}))
+    record_audit_events(
+        actor=actor,
+        action="account.flags_changed",
+        model=Account,
+        changes_by_id=changes,
+        bulk_operation=bulk_operation,
+    )
+    outcomes.skip(unchanged, "Flags already as requested")
+    return outcomes
 
 
 def save_grid_columns(*, user, columns: list[str]) -> GridPreference:

@@ -30,10 +30,22 @@ class Outcomes:
     failed: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
 
     def skip(self, account_ids: Iterable[int], reason: str) -> None:
-        self.skipped[reason].update(account_ids)
+        ids = set(account_ids)
+        if ids:
+            self.skipped[reason].update(ids)
 
     def fail(self, account_ids: Iterable[int], reason: str) -> None:
-        self.failed[reason].update(account_ids)
+        ids = set(account_ids)
+        if ids:
+            self.failed[reason].update(ids)
+
+    def merge(self, other: Outcomes) -> Outcomes:
+        """Add ``other``'s skipped and failed rows to these."""
+        for reason, ids in other.skipped.items():
+            self.skip(ids, reason)
+        for reason, ids in other.failed.items():
+            self.fail(ids, reason)
+        return self
 
     @classmethod
     def all_failed(cls, account_ids: Iterable[int], reason: str) -> Outcomes:

@@ -155,6 +155,33 @@ def record_field_change(
         return cursor.rowcount
 
 
+def audited_update(
+    *,
+    actor,
+    action: str,
+    queryset: models.QuerySet,
+    field: str,
+    new_value: Any,
+    bulk_operation: BulkOperation | None = None,
+    also: dict[str, Any] | None = None,
+) -> int:
+    """Set ``field`` to ``new_value`` on every row of ``queryset``, recording
+    each row's change first (``record_field_change``, one ``INSERT ...
+    SELECT``), then updating in one statement with ``also``'s extra
+    assignments (recorded by their own call when they matter). Pass a
+    queryset that excludes the rows already at the new value. Returns the
+    number of rows changed."""
+    record_field_change(
+        actor=actor,
+        action=action,
+        queryset=queryset,
+        field=field,
+        new_value=new_value,
+        bulk_operation=bulk_operation,
+    )
+    return queryset.update(**{field: new_value, **(also or {})})
+
+
 def record_worker_heartbeat(*, worker: str) -> None:
     """Note that ``worker`` is alive now."""
     from bulkops.models import WorkerHeartbeat

@@ -1,0 +1,19 @@
+"""Bulk actions the accounts app contributes, one module each: thin adapters
+between the engine and ``accounts.services``. Importing this package
+registers them (accounts.apps)."""
+
+from accounts.actions.assign import AssignTo, AssignToForm
+from accounts.actions.change_status import ChangeStatusForm, ChangeStatusTo
+from accounts.actions.flags import AddRemoveFlags, FlagsForm
+from accounts.actions.stage import StageForm, UpdateStage
+
+__all__ = [
+    "AddRemoveFlags",
+    "AssignTo",
+    "AssignToForm",
+    "ChangeStatusForm",
+    "ChangeStatusTo",
+    "FlagsForm",
+    "StageForm",
+    "UpdateStage",
+]
