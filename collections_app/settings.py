@@ -184,6 +184,12 @@ CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 REDIS_BROKER_TRANSPORT_OPTIONS = {
     # A task whose worker died is redelivered after this many seconds.
     "visibility_timeout": 3600,
+    # A Redis that stops answering fails a publish (and so the web request
+    # that made it) within seconds. Without them a lost host is waited for
+    # as long as the kernel retries a connection (over two minutes), and a
+    # peer gone silent without closing the socket, forever.
+    "socket_connect_timeout": 3,
+    "socket_timeout": 5,
 }
 if not REDIS_URL:
     _broker_dir = VAR_DIR / "celery-broker"
