@@ -2,6 +2,8 @@
 worker and this process's Celery app both using it. The broker is SIGKILLed
 in the middle of an operation and started again on the same port: the same
 worker process finishes the operation, reconnects and runs the next one.
+Confirming, cancelling and retrying while it is down answer with the
+operation's page, and the sweeper starts the operation once it is back.
 
 Runs on both database backends: with or without REDIS_URL, the worker and
 this process use only this private Redis here."""
@@ -9,6 +11,7 @@ this process use only this private Redis here."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import socket
@@ -18,17 +21,18 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 from accounts.actions import AssignTo
 from accounts.models import Account
 from accounts.roles import COLLECTOR, SUPERVISOR
 from bulkops import services
 from bulkops.models import BulkOperation, BulkOperationItem
-from bulkops.selection import Selection
+from bulkops.selection import SESSION_KEY, Selection
 from tests.bulkops.conftest import WorkerPool, delete_operation_items, make_accounts
 from tests.bulkops.test_worker import assert_done_exactly_once, wait_until_finished
 from tests.e2e.conftest import roles  # noqa: F401 (fixture: the role groups, after a flush)
-from tests.factories import AccountStatusFactory, CompanyFactory, UserFactory
+from tests.factories import AccountStatusFactory, CompanyFactory, UserFactory, create_accounts
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +43,7 @@ Outcome = BulkOperationItem.Outcome
 # be killed while the worker is between the first and the last.
 ACCOUNTS = 15 * AssignTo.chunk_size
 READY_TIMEOUT = 30
+QUEUE_UNREACHABLE = "The task queue cannot be reached right now"
 
 
 def _free_port() -> int:
@@ -244,3 +249,134 @@ def test_the_same_worker_survives_a_broker_outage_mid_operation_and_runs_the_nex
     assert worker.alive() and worker.process.pid == pid
     assert outage_workers.workers == [worker]
     assert "Unrecoverable error" not in worker.log()
+
+
+# --- confirming, cancelling and retrying while the broker is down --------------------------
+
+
+def confirm_assign(client, collector, count: int):
+    """The Assign To dialog, opened and confirmed through the test client."""
+    dialog = client.get(reverse("bulkops:action-dialog", args=["assign"]), {"state": ""})
+    assert dialog.status_code == 200
+    content = dialog.content.decode()
+
+    def hidden(name):
+        return re.search(rf'name="{name}" value="([^"]*)"', content).group(1)
+
+    return client.post(
+        reverse("bulkops:action-confirm", args=["assign"]),
+        {
+            "state": hidden("state"),
+            "confirmed_count": hidden("confirmed_count"),
+            "idempotency_key": hidden("idempotency_key"),
+            "assignments": json.dumps([{"collector": str(collector.pk), "count": count}]),
+            "credit_payments": "off",
+        },
+    )
+
+
+def select_everything(client) -> None:
+    session = client.session
+    session[SESSION_KEY] = Selection().select_all().to_dict()
+    session.save()
+
+
+def test_a_confirm_while_the_broker_is_down_shows_the_operation_and_the_sweeper_starts_it(
+    outage_workers, private_redis, supervisor, collectors, client, caplog
+):
+    status = AccountStatusFactory(name="Active")
+    count = 2 * AssignTo.chunk_size
+    account_ids = make_accounts(count, company=supervisor.company, status=status, prefix="D")
+    worker = outage_workers.start()
+    client.force_login(supervisor)
+    select_everything(client)
+
+    private_redis.kill()
+    with caplog.at_level(logging.WARNING, logger="bulkops.services"):
+        response = confirm_assign(client, collectors[0], count)
+    operation = BulkOperation.objects.get()
+    detail = reverse("bulkops:operation-detail", args=[operation.pk])
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert response.url == detail
+    assert operation.status == Status.QUEUED and operation.total == count
+    assert any(
+        r.levelno == logging.WARNING and f"bulk operation {operation.pk}" in r.getMessage()
+        for r in caplog.records
+    ), caplog.text
+
+    page = client.get(detail).content.decode()
+    assert QUEUE_UNREACHABLE in page
+    assert 'data-testid="waiting-for-worker"' in page
+    progress = client.get(reverse("bulkops:operation-progress", args=[operation.pk]))
+    assert 'data-testid="waiting-for-worker"' in progress.content.decode()
+
+    connected = len(re.findall(r"Connected to redis://", worker.log()))
+    private_redis.start()
+    wait_for_log(worker, r"Connected to redis://", count=connected + 1)
+    assert operation.pk in services.sweep_stale_operations(stale_after_seconds=0)
+    operation = wait_until_finished(operation, [worker])
+    assert_done_exactly_once(operation, account_ids, "account.assigned")
+    assert worker.alive()
+    assert 'data-testid="waiting-for-worker"' not in client.get(detail).content.decode()
+
+
+def test_cancel_and_retry_while_the_broker_is_down_answer_with_the_operation_page(
+    transactional_db, app_on_private_redis, private_redis, supervisor, client, caplog
+):
+    accounts = create_accounts(5, company=supervisor.company)
+    client.force_login(supervisor)
+    private_redis.kill()
+
+    # Confirmed while the broker is down: saved, queued, and told so.
+    with caplog.at_level(logging.WARNING, logger="bulkops.services"):
+        queued = services.start_operation(
+            user=supervisor,
+            action_key="stage",
+            selection=Selection(ids=frozenset(a.pk for a in accounts)),
+            confirmed_count=5,
+            data={"stage": "sent"},
+            idempotency_key=uuid.uuid4().hex,
+        )
+    assert queued.enqueued is False
+    assert f"bulk operation {queued.pk}" in caplog.text
+
+    response = client.post(reverse("bulkops:operation-cancel", args=[queued.pk]), follow=True)
+    assert response.redirect_chain == [(reverse("bulkops:operation-detail", args=[queued.pk]), 302)]
+    body = response.content.decode()
+    assert "Cancelling" in body and QUEUE_UNREACHABLE in body
+    queued.refresh_from_db()
+    assert queued.cancel_requested and queued.status == Status.QUEUED
+    services.run_operation(queued.pk)  # what the swept task does once Redis is back
+    queued.refresh_from_db()
+    assert queued.status == Status.CANCELLED
+
+    # A finished operation with failures, retried while the broker is down.
+    finished = BulkOperation.objects.create(
+        kind="stage",
+        company=supervisor.company,
+        created_by=supervisor,
+        parameters={"stage": "sent"},
+        status=Status.FAILED,
+        confirmed_count=5,
+        total=5,
+        processed=5,
+        succeeded=3,
+        failed=2,
+    )
+    BulkOperationItem.objects.bulk_create(
+        BulkOperationItem(operation=finished, account=a, outcome=o, reason=r)
+        for a, o, r in zip(
+            accounts,
+            [Outcome.DONE] * 3 + [Outcome.FAILED] * 2,
+            [""] * 3 + ["boom"] * 2,
+            strict=True,
+        )
+    )
+    response = client.post(reverse("bulkops:operation-retry", args=[finished.pk]), follow=True)
+    assert response.redirect_chain == [
+        (reverse("bulkops:operation-detail", args=[finished.pk]), 302)
+    ]
+    body = response.content.decode()
+    assert "Retrying 2 failed account(s)." in body and QUEUE_UNREACHABLE in body
+    finished.refresh_from_db()
+    assert finished.status == Status.QUEUED and finished.failed == 0
