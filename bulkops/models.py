@@ -54,6 +54,11 @@ class BulkOperation(models.Model):
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
+    # Not stored: set by bulkops.services when it sends this operation's task
+    # on commit; False when the task queue could not be reached (the sweeper
+    # sends it later), None when nothing was sent (yet).
+    enqueued: bool | None = None
+
     class Meta:
         ordering = ["-created_at"]
         permissions = [("cancel_bulkoperation", "Can cancel or retry bulk operations")]

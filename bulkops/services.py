@@ -324,7 +324,9 @@ def start_operation(
     not run the action, the parameters are invalid, the selection's count is
     not the one confirmed (``CountChanged``), nothing is selected, or another
     running operation holds some of the accounts. A repeated idempotency key
-    (a double-clicked Confirm) returns the operation the first click made."""
+    (a double-clicked Confirm) returns the operation the first click made.
+    ``operation.enqueued`` is False when the task queue could not be reached:
+    the operation is saved all the same (see ``enqueue_operation``)."""
     from bulkops.registry import get_action
 
     action = get_action(action_key)
@@ -379,7 +381,7 @@ def start_operation(
                 changes={"kind": (None, operation.kind), "total": (None, operation.total)},
                 bulk_operation=operation,
             )
-            transaction.on_commit(lambda: enqueue_operation(operation.pk))
+            _enqueue_on_commit(operation)
     except IntegrityError:
         # The same idempotency key committed by a concurrent request.
         existing = BulkOperation.objects.filter(idempotency_key=idempotency_key).first()
@@ -389,10 +391,36 @@ def start_operation(
     return operation
 
 
-def enqueue_operation(operation_id: int) -> None:
+def enqueue_operation(operation_id: int) -> bool:
+    """Send the operation's task to the workers. False when the broker cannot
+    be reached: the operation stays committed as it is, and
+    ``sweep_stale_operations`` sends it once the broker is back."""
+    from kombu.exceptions import OperationalError
+
     from bulkops.tasks import run_bulk_operation
 
-    run_bulk_operation.delay(operation_id)
+    try:
+        run_bulk_operation.delay(operation_id)
+    except OperationalError as exc:
+        logger.warning(
+            "bulk operation %s: the task queue cannot be reached (%s); "
+            "the sweeper sends it when the queue is back",
+            operation_id,
+            exc,
+        )
+        return False
+    return True
+
+
+def _enqueue_on_commit(operation: BulkOperation) -> None:
+    """Enqueue once the transaction commits (a worker must see the rows), and
+    note the outcome on ``operation.enqueued`` for the page that follows."""
+
+    def send():
+        # Looked up when it runs, so tests can replace enqueue_operation.
+        operation.enqueued = enqueue_operation(operation.pk)
+
+    transaction.on_commit(send)
 
 
 def _lock_operation(operation_id: int) -> BulkOperation | None:
@@ -555,7 +583,8 @@ def run_operation(operation_id: int) -> str:
 
 
 def request_cancel(*, user, operation: BulkOperation) -> None:
-    """Ask the worker to stop before its next chunk. Chunks already applied stay."""
+    """Ask the worker to stop before its next chunk. Chunks already applied stay.
+    ``operation.enqueued`` is False when the task queue could not be reached."""
     if not operation.is_active:
         raise OperationRefused("This operation has already finished.")
     with transaction.atomic():
@@ -572,11 +601,12 @@ def request_cancel(*, user, operation: BulkOperation) -> None:
             )
     if updated:
         # A queued operation with no worker yet still gets marked cancelled.
-        transaction.on_commit(lambda: enqueue_operation(operation.pk))
+        _enqueue_on_commit(operation)
 
 
 def retry_failed(*, user, operation: BulkOperation) -> int:
-    """Put the failed accounts back in the queue and run them again."""
+    """Put the failed accounts back in the queue and run them again.
+    ``operation.enqueued`` is False when the task queue could not be reached."""
     from bulkops.models import BulkOperationItem
 
     if operation.is_active:
@@ -620,14 +650,16 @@ def retry_failed(*, user, operation: BulkOperation) -> int:
             changes={"retried_accounts": (None, count)},
             bulk_operation=locked,
         )
-        transaction.on_commit(lambda: enqueue_operation(locked.pk))
+        _enqueue_on_commit(operation)
     return count
 
 
 def sweep_stale_operations(*, stale_after_seconds: int = STALE_AFTER_SECONDS) -> list[int]:
     """Re-enqueue active operations no worker has advanced lately: their
-    worker died (SIGKILL, lost machine) or their message was lost. A second
-    worker on a live operation is harmless: chunks lock the operation row."""
+    worker died (SIGKILL, lost machine), their message was lost, or the broker
+    could not be reached when they were confirmed. A second worker on a live
+    operation is harmless: chunks lock the operation row. Returns the ones it
+    tried to send (a failed send is logged and tried again next time)."""
     cutoff = timezone.now() - dt.timedelta(seconds=stale_after_seconds)
     stale = list(
         BulkOperation.objects.filter(status__in=BulkOperation.ACTIVE)

@@ -25,6 +25,13 @@ from bulkops.registry import extensions_of, get_action
 from bulkops.selection import current_selection
 
 
+def _warn_if_not_enqueued(request, operation, saved: str) -> None:
+    """The task queue (Redis) is down: what was asked is committed all the
+    same, and the beat's sweep sends it to a worker once the queue is back."""
+    if operation.enqueued is False:
+        messages.warning(request, f"The task queue cannot be reached right now: {saved}.")
+
+
 def _action_or_404(request, key):
     action = get_action(key)
     if action is None:
@@ -99,6 +106,9 @@ def action_confirm(request, key):
         )
     except services.OperationRefused as exc:
         return _dialog(request, action, state=state, notice=str(exc), status=409)
+    _warn_if_not_enqueued(
+        request, operation, "the operation is saved and starts by itself when it is back"
+    )
     url = reverse("bulkops:operation-detail", args=[operation.pk])
     if request.htmx:
         return HttpResponseClientRedirect(url)
@@ -204,6 +214,9 @@ def operation_cancel(request, pk):
     try:
         services.request_cancel(user=request.user, operation=operation)
         messages.success(request, "Cancelling: the worker stops before its next chunk.")
+        _warn_if_not_enqueued(
+            request, operation, "the cancellation is saved and takes effect when it is back"
+        )
     except services.OperationRefused as exc:
         messages.error(request, str(exc))
     return redirect("bulkops:operation-detail", pk=operation.pk)
@@ -216,6 +229,9 @@ def operation_retry(request, pk):
     try:
         count = services.retry_failed(user=request.user, operation=operation)
         messages.success(request, f"Retrying {count:,} failed account(s).")
+        _warn_if_not_enqueued(
+            request, operation, "the retry is saved and starts by itself when it is back"
+        )
     except services.OperationRefused as exc:
         messages.error(request, str(exc))
     return redirect("bulkops:operation-detail", pk=operation.pk)

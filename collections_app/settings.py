@@ -203,6 +203,16 @@ WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 # --- Celery -------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+REDIS_BROKER_TRANSPORT_OPTIONS = {
+    # A task whose worker died is redelivered after this many seconds.
+    "visibility_timeout": 3600,
+    # A Redis that stops answering fails a publish (and so the web request
+    # that made it) within seconds. Without them a lost host is waited for
+    # as long as the kernel retries a connection (over two minutes), and a
+    # peer gone silent without closing the socket, forever.
+    "socket_connect_timeout": 3,
+    "socket_timeout": 5,
+}
 if not REDIS_URL:
     _broker_dir = VAR_DIR / "celery-broker"
     for _sub in ("queue", "processed", "control"):
@@ -215,8 +225,15 @@ if not REDIS_URL:
         "store_processed": False,
     }
 else:
-    # A task whose worker died is redelivered after this many seconds.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = REDIS_BROKER_TRANSPORT_OPTIONS
+# A worker waits for its broker as long as it takes, at start-up (Redis may
+# come up after it) and after losing it (by default it gives up after 100
+# attempts, and exits).
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A running task goes on when the broker goes away: a chunk needs only the
+# database. (Celery 6 is to cancel such tasks by default.)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

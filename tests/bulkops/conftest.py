@@ -80,14 +80,14 @@ def purge_broker() -> None:
 class Worker:
     """One ``celery worker`` process group."""
 
-    def __init__(self, name: str, env: dict[str, str], log_path: Path):
+    def __init__(self, name: str, env: dict[str, str], log_path: Path, *, concurrency: int = 1):
         self.name = name
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop/kill)
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "collections_app", "worker",
-                "--concurrency", "1", "--pool", "prefork", "-l", "info",
+                "--concurrency", str(concurrency), "--pool", "prefork", "-l", "info",
                 "--hostname", f"{name}@%h",
                 # No other workers to sync with or gossip to: start faster.
                 "--without-mingle", "--without-gossip",
@@ -157,9 +157,10 @@ class Worker:
 
 
 class WorkerPool:
-    """Starts workers on demand; the fixture stops every one of them."""
+    """Starts workers on demand; the fixture stops every one of them. Their
+    broker is this process's (``redis_url`` points them at another Redis)."""
 
-    def __init__(self, log_dir: Path):
+    def __init__(self, log_dir: Path, *, redis_url: str | None = None):
         from django.conf import settings
 
         self.log_dir = log_dir
@@ -176,13 +177,13 @@ class WorkerPool:
             HTTPS="false",
             PYTHONUNBUFFERED="1",
         )
-        if settings.REDIS_URL:
-            env["REDIS_URL"] = settings.REDIS_URL
+        if redis_url or settings.REDIS_URL:
+            env["REDIS_URL"] = redis_url or settings.REDIS_URL
         self.env = env
 
-    def start(self, *, wait: bool = True) -> Worker:
+    def start(self, *, wait: bool = True, concurrency: int = 1) -> Worker:
         name = f"test-worker-{len(self.workers) + 1}-{uuid.uuid4().hex[:6]}"
-        worker = Worker(name, self.env, self.log_dir / f"{name}.log")
+        worker = Worker(name, self.env, self.log_dir / f"{name}.log", concurrency=concurrency)
         self.workers.append(worker)
         if wait:
             worker.wait_ready()
@@ -207,10 +208,10 @@ def celery_workers(transactional_db, tmp_path):
             pool.stop_all()
         finally:
             purge_broker()
-        _delete_operation_items()
+        delete_operation_items()
 
 
-def _delete_operation_items() -> None:
+def delete_operation_items() -> None:
     """Delete the operations' items before ``transactional_db`` flushes.
     On SQLite the flush is one ``DELETE`` per table in no fixed order (a
     set: it changes with the hash seed), and each account deleted before

@@ -139,3 +139,64 @@ def test_make_run_stack_serves_shell_runs_worker_and_stops(running_stack, page):
     assert "Stopped web server, worker and beat." in log_path.read_text()
     for name, pid in pids.items():
         assert not _alive(pid), f"{name} ({pid}) still runs after stop"
+
+
+def _banner_pids(log_path: Path) -> dict[str, int]:
+    banner = log_path.read_text()
+    return {name: int(pid) for name, pid in re.findall(r"(web|worker|beat) (\d+)", banner)}
+
+
+def _wait_for(log_path: Path, pattern: str, process, timeout: float = 60) -> re.Match:
+    deadline = time.monotonic() + timeout
+    while not (match := re.search(pattern, log_path.read_text())):
+        assert process.poll() is None, log_path.read_text()
+        assert time.monotonic() < deadline, f"no {pattern!r} in:\n{log_path.read_text()}"
+        time.sleep(0.2)
+    return match
+
+
+def test_make_run_restarts_a_worker_that_dies_and_still_stops_cleanly(running_stack):
+    process, base_url = running_stack["process"], running_stack["base_url"]
+    env, log_path = running_stack["env"], running_stack["log"]
+    pids = _banner_pids(log_path)
+
+    # The worker's whole group (main process and pool), as the OOM killer might.
+    os.killpg(pids["worker"], signal.SIGKILL)
+    _wait_for(log_path, r"worker exited with code -9; restarting it in 1 s\.", process)
+    new_pid = int(_wait_for(log_path, r"worker restarted \(pid (\d+)\)\.", process).group(1))
+    assert new_pid != pids["worker"] and _alive(new_pid)
+    assert all(_alive(pids[name]) for name in ("web", "beat"))
+
+    # The stack still serves, and the new worker takes tasks from the broker:
+    # with every heartbeat forgotten, only it can make the health check say so.
+    _manage(
+        env,
+        "shell",
+        "-c",
+        "from bulkops.models import WorkerHeartbeat; WorkerHeartbeat.objects.all().delete(); "
+        "from bulkops.tasks import record_heartbeat; record_heartbeat.delay()",
+    )
+    deadline = time.monotonic() + 45
+    while _health(base_url)["worker"] != "ok":
+        assert time.monotonic() < deadline, (
+            f"the new worker never ran a task:\n{log_path.read_text()}"
+        )
+        time.sleep(0.5)
+
+    # SIGTERM still stops all three cleanly, the new worker included.
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0, log_path.read_text()
+    assert "Stopped web server, worker and beat." in log_path.read_text()
+    for name, pid in {**pids, "new worker": new_pid}.items():
+        assert not _alive(pid), f"{name} ({pid}) still runs after stop"
+
+
+def test_make_run_stops_everything_when_the_web_server_dies(running_stack):
+    process, log_path = running_stack["process"], running_stack["log"]
+    pids = _banner_pids(log_path)
+    os.killpg(pids["web"], signal.SIGKILL)
+    assert process.wait(timeout=30) == 1, log_path.read_text()
+    assert "web exited with code -9; stopping." in log_path.read_text()
+    assert "restarted" not in log_path.read_text()
+    for name, pid in pids.items():
+        assert not _alive(pid), f"{name} ({pid}) still runs after the web server died"

@@ -4,10 +4,15 @@ Celery worker and Celery beat. Ctrl-C (or SIGTERM) stops all three.
 This is what ``make run`` starts after migrating and seeding. With no
 DATABASE_URL / REDIS_URL it runs on SQLite and Celery's filesystem broker;
 with them, on PostgreSQL and Redis. Never eager mode: tasks really queue.
+
+A worker or beat that dies is started again, as docker-compose's ``restart:
+unless-stopped`` does, after a pause that doubles while it keeps dying; a
+web server that exits stops everything (the app is unusable without it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,6 +27,12 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts import demo_data
 
 STOP_GRACE_SECONDS = 15
+# Pause before restarting a dead worker or beat: 1 s, doubling to 30 s while
+# it dies again soon after each start; back to 1 s once it ran this long.
+RESTART_DELAY_SECONDS = 1.0
+RESTART_DELAY_MAX_SECONDS = 30.0
+RESTART_STABLE_SECONDS = 60.0
+RESTARTED = ("worker", "beat")
 
 
 class Command(BaseCommand):
@@ -58,23 +69,11 @@ class Command(BaseCommand):
         self.processes = processes
         try:
             for name, command in commands.items():
-                # Own process group: a terminal's Ctrl-C reaches only us, and
-                # we stop the children in order.
-                processes[name] = subprocess.Popen(command, start_new_session=True)
+                processes[name] = self._spawn(command)
             url = f"http://{host}:{port}/"
             self._wait_until_serving(url, processes)
             self._print_banner(url)
-            exit_code = 0
-            while not self.stopping:
-                for name, process in processes.items():
-                    if process.poll() is not None:
-                        self.stderr.write(
-                            f"{name} exited with code {process.returncode}; stopping."
-                        )
-                        self.stopping = True
-                        exit_code = 1
-                        break
-                time.sleep(0.5)
+            exit_code = self._supervise(commands, processes)
         finally:
             self._stop_all(processes)
         if exit_code:
@@ -83,6 +82,49 @@ class Command(BaseCommand):
 
     def _request_stop(self, signum, frame):
         self.stopping = True
+
+    @staticmethod
+    def _spawn(command: list[str]) -> subprocess.Popen:
+        # Own process group: a terminal's Ctrl-C reaches only us, and we stop
+        # the children in order.
+        return subprocess.Popen(command, start_new_session=True)
+
+    def _supervise(self, commands: dict, processes: dict[str, subprocess.Popen]) -> int:
+        """Until asked to stop: restart a worker or beat that exited, with a
+        growing pause; return 1 if the web server exits."""
+        now = time.monotonic()
+        started = dict.fromkeys(processes, now)
+        delay = dict.fromkeys(RESTARTED, RESTART_DELAY_SECONDS)
+        restart_at: dict[str, float] = {}
+        while not self.stopping:
+            now = time.monotonic()
+            for name, process in processes.items():
+                if name in restart_at or process.poll() is None:
+                    continue
+                if name not in RESTARTED:
+                    self.stderr.write(f"{name} exited with code {process.returncode}; stopping.")
+                    return 1
+                # What is left of its group (a worker's pool child) has nobody
+                # to answer to any more; a chunk it was in rolls back.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                if now - started[name] >= RESTART_STABLE_SECONDS:
+                    delay[name] = RESTART_DELAY_SECONDS
+                self.stderr.write(
+                    f"{name} exited with code {process.returncode}; "
+                    f"restarting it in {delay[name]:g} s."
+                )
+                restart_at[name] = now + delay[name]
+                delay[name] = min(delay[name] * 2, RESTART_DELAY_MAX_SECONDS)
+            for name, when in list(restart_at.items()):
+                if now >= when and not self.stopping:
+                    del restart_at[name]
+                    processes[name] = self._spawn(commands[name])
+                    started[name] = time.monotonic()
+                    self.stdout.write(f"{name} restarted (pid {processes[name].pid}).")
+                    self.stdout.flush()
+            time.sleep(0.2)
+        return 0
 
     def _wait_until_serving(self, url: str, processes: dict[str, subprocess.Popen]) -> None:
         deadline = time.monotonic() + 60
