@@ -26,9 +26,10 @@ from django.urls import reverse
 from accounts.actions import AssignTo
 from accounts.models import Account
 from accounts.roles import COLLECTOR, SUPERVISOR
+from accounts.selectable import ACCOUNTS as ACCOUNT_LIST
 from bulkops import services
 from bulkops.models import BulkOperation, BulkOperationItem
-from bulkops.selection import SESSION_KEY, Selection
+from bulkops.selection import Selection
 from tests.bulkops.conftest import WorkerPool, delete_operation_items, make_accounts
 from tests.bulkops.test_worker import assert_done_exactly_once, wait_until_finished
 from tests.e2e.conftest import roles  # noqa: F401 (fixture: the role groups, after a flush)
@@ -172,7 +173,7 @@ def assign_all(user, collector, count: int) -> BulkOperation:
     return services.start_operation(
         user=user,
         action_key="assign",
-        selection=Selection().select_all(),
+        selection=Selection("accounts").select_all(),
         confirmed_count=count,
         data={
             "assignments": json.dumps([{"collector": str(collector.pk), "count": count}]),
@@ -277,7 +278,7 @@ def confirm_assign(client, collector, count: int):
 
 def select_everything(client) -> None:
     session = client.session
-    session[SESSION_KEY] = Selection().select_all().to_dict()
+    session[ACCOUNT_LIST.session_key] = Selection("accounts").select_all().to_dict()
     session.save()
 
 
@@ -332,7 +333,7 @@ def test_cancel_and_retry_while_the_broker_is_down_answer_with_the_operation_pag
         queued = services.start_operation(
             user=supervisor,
             action_key="stage",
-            selection=Selection(ids=frozenset(a.pk for a in accounts)),
+            selection=Selection("accounts", ids=frozenset(a.pk for a in accounts)),
             confirmed_count=5,
             data={"stage": "sent"},
             idempotency_key=uuid.uuid4().hex,
