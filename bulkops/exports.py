@@ -743,6 +743,9 @@ class ExportAccounts(BulkAction):
     target = "accounts"
     group = "Export"
     scripts = ("js/export.js",)
+    done_word = "exported"
+    finishing_text = "assembling the file"
+    result_template = "bulkops/_export_download.html"
     changes_accounts = False
     label = "Export"
     permission = EXPORT_PERMISSION

@@ -115,6 +115,11 @@ class BulkAction:
     dialog_template: str = ""
     # Static scripts the dialog needs, loaded by the page that offers it.
     scripts: tuple[str, ...] = ()
+    # The result's words: "N changed", "every account is processed;
+    # finishing…", and a template shown under the result (an export's download).
+    done_word: str = "changed"
+    finishing_text: str = "finishing"
+    result_template: str = ""
     chunk_size: int = 2000
     confirm_label: str = "Confirm"
     # An action that only reads accounts (Export) neither waits for nor blocks
@@ -391,3 +396,20 @@ def get_selectable(key: str) -> Selectable:
         return _SELECTABLES[key]
     except KeyError:
         raise LookupError(f"No selectable list is registered as {key!r}.") from None
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How an operation's progress and result are put in words."""
+
+    noun: str = "row"
+    done: str = "changed"
+    finishing: str = "finishing"
+    result_template: str = ""
+
+
+def wording_for(action: BulkAction | None) -> Wording:
+    if action is None:
+        return Wording()
+    noun = _SELECTABLES[action.target].noun if action.target in _SELECTABLES else "row"
+    return Wording(noun, action.done_word, action.finishing_text, action.result_template)

@@ -21,7 +21,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 from bulkops import exports, selectors, services
 from bulkops.filters import AuditFilter, ItemFilter, OperationFilter
 from bulkops.models import BulkOperation, ExportTemplate
-from bulkops.registry import extensions_of, get_action
+from bulkops.registry import extensions_of, get_action, wording_for
 from bulkops.selection import current_selection
 
 
@@ -160,6 +160,7 @@ def operation_detail(request, pk):
             "page": page,
             "query": query.urlencode(),
             "can_manage": request.user.has_perm("bulkops.cancel_bulkoperation"),
+            "wording": wording_for(action),
         },
     )
 
@@ -170,7 +171,8 @@ def operation_progress(request, pk):
     """The progress bar fragment, polled by htmx every second while the
     operation runs; the final state stops the polling (286)."""
     operation = _operation_or_404(request, pk)
-    response = render(request, "bulkops/_progress.html", {"operation": operation})
+    context = {"operation": operation, "wording": wording_for(get_action(operation.kind))}
+    response = render(request, "bulkops/_progress.html", context)
     if not operation.is_active:
         response.status_code = HTMX_STOP_POLLING
         if request.htmx:
