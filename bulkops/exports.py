@@ -788,7 +788,7 @@ class ExportAccounts(BulkAction):
         return text
 
     def apply(self, items: Chunk, operation):
-        ids = sorted(items.account_ids)
+        ids = sorted(items.target_ids)
         user = operation.created_by
         if not (user.is_active and user.has_perm(EXPORT_PERMISSION)):
             return Outcomes.all_failed(ids, "The user who started the export may no longer export.")

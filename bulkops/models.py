@@ -16,6 +16,12 @@ class BulkOperation(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     kind = models.CharField(max_length=50, db_index=True)
+    target = models.CharField(
+        max_length=50,
+        blank=True,
+        default="",
+        help_text="The list its rows are from (a registered selectable).",
+    )
     company = models.ForeignKey(
         "accounts.Company",
         on_delete=models.PROTECT,
@@ -39,7 +45,7 @@ class BulkOperation(models.Model):
     failed = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
     cursor = models.BigIntegerField(
-        default=0, help_text="Items up to this account id have been through a chunk."
+        default=0, help_text="Items up to this row id have been through a chunk."
     )
     seed = models.BigIntegerField(
         default=0, help_text="Seeds any random draw of the action (Assign To), for reproducibility."
@@ -107,7 +113,7 @@ class BulkOperationItemQuerySet(models.QuerySet):
             settled_outcome=models.Case(
                 models.When(
                     outcome=Outcome.PENDING,
-                    account_id__lte=models.F("operation__cursor"),
+                    target_id__lte=models.F("operation__cursor"),
                     then=models.Value(Outcome.DONE),
                 ),
                 default=models.F("outcome"),
@@ -119,7 +125,7 @@ class BulkOperationItemQuerySet(models.QuerySet):
         """Items no chunk has reached yet."""
         return self.filter(
             outcome=BulkOperationItem.Outcome.PENDING,
-            account_id__gt=models.F("operation__cursor"),
+            target_id__gt=models.F("operation__cursor"),
         )
 
 
@@ -142,11 +148,12 @@ class BulkOperationItem(models.Model):
         SKIPPED = "skipped", "Skipped"
         FAILED = "failed", "Failed"
 
-    # No database-level foreign keys: the items are selected from the accounts
-    # in the transaction that creates the operation, so they hold by
+    # No database-level foreign keys: the items are selected from the list's
+    # rows in the transaction that creates the operation, so they hold by
     # construction, and checking a million of them at commit (two lookups an
     # item) was most of the time a "select all" took to confirm. Deleting an
-    # operation or an account still cascades here (Django's collector).
+    # operation still cascades here (Django's collector); an item whose row
+    # was deleted since stays, as the record of what happened to it.
     operation = models.ForeignKey(
         BulkOperation,
         on_delete=models.CASCADE,
@@ -154,12 +161,8 @@ class BulkOperationItem(models.Model):
         db_constraint=False,
         db_index=False,  # bulkop_item_unique starts with it
     )
-    account = models.ForeignKey(
-        "accounts.Account",
-        on_delete=models.CASCADE,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
+    target_id = models.BigIntegerField(
+        help_text="The row of the operation's list (an account, say)."
     )
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
     argument = models.CharField(
@@ -171,17 +174,17 @@ class BulkOperationItem(models.Model):
     objects = BulkOperationItemQuerySet.as_manager()
 
     class Meta:
-        # Chunks are read by (operation, account) ranges after the operation's
+        # Chunks are read by (operation, row) ranges after the operation's
         # cursor, so the outcome needs no index: writing one changes no indexed
         # column and PostgreSQL can update the row in place (HOT).
         constraints = [
-            models.UniqueConstraint(fields=["operation", "account"], name="bulkop_item_unique"),
+            models.UniqueConstraint(fields=["operation", "target_id"], name="bulkop_item_unique"),
         ]
-        # Deleting an account cascades here; outcome writes never touch it.
-        indexes = [models.Index(fields=["account"], name="bulkop_item_account_idx")]
+        # Which operations hold a row (the overlap check); outcome writes never touch it.
+        indexes = [models.Index(fields=["target_id"], name="bulkop_item_target_idx")]
 
     def __str__(self):
-        return f"{self.operation_id}/{self.account_id}: {self.settled}"
+        return f"{self.operation_id}/{self.target_id}: {self.settled}"
 
     @property
     def settled(self) -> str:
@@ -190,7 +193,7 @@ class BulkOperationItem(models.Model):
         annotated = getattr(self, "settled_outcome", None)
         if annotated is not None:
             return annotated
-        if self.outcome == self.Outcome.PENDING and self.account_id <= self.operation.cursor:
+        if self.outcome == self.Outcome.PENDING and self.target_id <= self.operation.cursor:
             return self.Outcome.DONE
         return self.outcome
 

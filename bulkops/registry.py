@@ -23,19 +23,19 @@ _REGISTRY: dict[str, type[BulkAction]] = {}
 
 @dataclass
 class Outcomes:
-    """What ``apply`` did to one chunk: every account done unless listed as
+    """What ``apply`` did to one chunk: every row done unless listed as
     skipped or failed, each with its reason."""
 
     skipped: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     failed: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
 
-    def skip(self, account_ids: Iterable[int], reason: str) -> None:
-        ids = set(account_ids)
+    def skip(self, ids: Iterable[int], reason: str) -> None:
+        ids = set(ids)
         if ids:
             self.skipped[reason].update(ids)
 
-    def fail(self, account_ids: Iterable[int], reason: str) -> None:
-        ids = set(account_ids)
+    def fail(self, ids: Iterable[int], reason: str) -> None:
+        ids = set(ids)
         if ids:
             self.failed[reason].update(ids)
 
@@ -48,23 +48,23 @@ class Outcomes:
         return self
 
     @classmethod
-    def all_failed(cls, account_ids: Iterable[int], reason: str) -> Outcomes:
+    def all_failed(cls, ids: Iterable[int], reason: str) -> Outcomes:
         outcomes = cls()
-        outcomes.fail(account_ids, reason)
+        outcomes.fail(ids, reason)
         return outcomes
 
 
 class ChunkItem(NamedTuple):
-    """One account of a chunk and its per-account argument."""
+    """One row of a chunk and its per-row argument."""
 
-    account_id: int
+    target_id: int
     argument: str
 
 
 class Chunk(Sequence[ChunkItem]):
-    """The accounts of one chunk, in account order, as the engine fetched them
-    ((account id, argument) rows). Items are made as they are read, and
-    ``account_ids`` needs none: an action that only needs the ids of a large
+    """The rows of one chunk, in id order, as the engine fetched them ((row
+    id, argument) pairs). Items are made as they are read, and
+    ``target_ids`` needs none: an action that only needs the ids of a large
     chunk does not pay for a ChunkItem each."""
 
     __slots__ = ("_rows",)
@@ -73,7 +73,7 @@ class Chunk(Sequence[ChunkItem]):
         self._rows = rows if isinstance(rows, list) else list(rows)
 
     @property
-    def account_ids(self) -> list[int]:
+    def target_ids(self) -> list[int]:
         return [row[0] for row in self._rows]
 
     def __len__(self) -> int:
@@ -97,7 +97,7 @@ class BulkAction:
     * ``apply(items, operation)``: change one chunk set-based (never a
       per-row ``save()``), write audit through ``bulkops.services``, return
       ``Outcomes``. It runs inside the chunk's transaction; raising rolls the
-      chunk back and the engine reports its accounts failed with the reason.
+      chunk back and the engine reports its rows failed with the reason.
     * ``snapshot(operation, queryset)``: optional; by default every selected
       account becomes an item.
     """
@@ -175,7 +175,7 @@ class BulkAction:
         return snapshot_items(operation, queryset)
 
     def chunk_size_for(self, operation: BulkOperation) -> int:
-        """How many accounts a chunk of this operation holds."""
+        """How many rows a chunk of this operation holds."""
         return self.chunk_size
 
     def apply(self, items: Chunk, operation: BulkOperation) -> Outcomes:
@@ -210,7 +210,7 @@ class ActionExtension:
       they are merged into the action's form, so their names must be unique.
     * ``dialog_template``: renders those fields in the dialog (``form``).
     * ``apply(items, operation, outcomes)``: the extra step; ``outcomes`` is
-      what the action reported for the chunk, so the accounts it skipped or
+      what the action reported for the chunk, so the rows it skipped or
       failed can be left alone.
     """
 

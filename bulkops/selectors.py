@@ -26,6 +26,14 @@ def workers_alive() -> bool:
     return timezone.now() - latest < dt.timedelta(seconds=HEARTBEAT_INTERVAL_SECONDS * 4)
 
 
+def selectable_of(operation) -> registry.Selectable | None:
+    """The list an operation's rows are from, if an app still registers it."""
+    try:
+        return registry.get_selectable(operation.target)
+    except LookupError:
+        return None
+
+
 def operations_visible_to(user):
     """Bulk operations of the user's company (all, for the platform operator)."""
     from bulkops.models import BulkOperation

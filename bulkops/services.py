@@ -227,8 +227,8 @@ def snapshot_items(operation: BulkOperation, queryset, *, arguments=None) -> int
 
     if arguments is not None:
         rows = [
-            BulkOperationItem(operation=operation, account_id=account_id, argument=argument)
-            for account_id, argument in arguments
+            BulkOperationItem(operation=operation, target_id=target_id, argument=argument)
+            for target_id, argument in arguments
         ]
         BulkOperationItem.objects.bulk_create(rows, batch_size=5000)
         if connection.vendor == "postgresql" and len(rows) > ANALYZE_AFTER_ROWS:
@@ -239,7 +239,7 @@ def snapshot_items(operation: BulkOperation, queryset, *, arguments=None) -> int
     table = BulkOperationItem._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (operation_id, account_id, outcome, argument, reason) "
+            f"INSERT INTO {table} (operation_id, target_id, outcome, argument, reason) "
             f"SELECT %s, sub.pk, %s, '', '' FROM ({select_sql}) sub",
             [operation.pk, BulkOperationItem.Outcome.PENDING, *select_params],
         )
@@ -296,10 +296,10 @@ def _overlapping_operation(operation: BulkOperation) -> BulkOperation | None:
     read_only = [a.key for a in all_actions() if not a.changes_accounts]
     mine = BulkOperationItem.objects.filter(
         operation=operation, outcome=BulkOperationItem.Outcome.PENDING
-    ).values("account_id")
+    ).values("target_id")
     clash = (
         BulkOperationItem.objects.unprocessed()
-        .filter(account_id__in=mine, operation__status__in=BulkOperation.ACTIVE)
+        .filter(target_id__in=mine, operation__status__in=BulkOperation.ACTIVE)
         .exclude(operation=operation)
         .exclude(operation__kind__in=read_only)
         .values_list("operation_id", flat=True)
@@ -356,6 +356,7 @@ def start_operation(
                 raise CountChanged(confirmed_count, count)
             operation = BulkOperation.objects.create(
                 kind=action.key,
+                target=action.target,
                 company_id=user.company_id,
                 created_by=user,
                 parameters=action.all_parameters(form),
@@ -467,7 +468,7 @@ def process_next_chunk(operation_id: int) -> str:
             # What was not processed is settled as skipped, so a later Retry
             # runs only the failed accounts, never the cancelled ones.
             cancelled = BulkOperationItem.objects.filter(
-                operation=operation, outcome=Outcome.PENDING, account_id__gt=operation.cursor
+                operation=operation, outcome=Outcome.PENDING, target_id__gt=operation.cursor
             ).update(outcome=Outcome.SKIPPED, reason=CANCELLED_REASON, processed_at=now)
             operation.skipped += cancelled
             operation.status = BulkOperation.Status.CANCELLED
@@ -481,10 +482,10 @@ def process_next_chunk(operation_id: int) -> str:
             operation.started_at = operation.started_at or now
         pending = _fetch_all(
             BulkOperationItem.objects.filter(
-                operation=operation, account_id__gt=operation.cursor, outcome=Outcome.PENDING
+                operation=operation, target_id__gt=operation.cursor, outcome=Outcome.PENDING
             )
-            .order_by("account_id")
-            .values_list("account_id", "argument")[
+            .order_by("target_id")
+            .values_list("target_id", "argument")[
                 : action.chunk_size_for(operation) if action else 1000
             ]
         )
@@ -508,7 +509,7 @@ def process_next_chunk(operation_id: int) -> str:
             if operation.total >= ANALYZE_AFTER_ROWS:
                 _refresh_statistics(action)
             return "finished"
-        ids = [account_id for account_id, _ in pending]
+        ids = [target_id for target_id, _ in pending]
         if action is None:
             outcomes = Outcomes.all_failed(ids, "This kind of bulk action no longer exists.")
         else:
@@ -524,18 +525,18 @@ def process_next_chunk(operation_id: int) -> str:
             (Outcome.SKIPPED, outcomes.skipped),
             (Outcome.FAILED, outcomes.failed),
         ):
-            for reason, account_ids in groups.items():
-                account_ids = set(account_ids) & set(ids) - not_done
-                if not account_ids:
+            for reason, row_ids in groups.items():
+                row_ids = set(row_ids) & set(ids) - not_done
+                if not row_ids:
                     continue
                 BulkOperationItem.objects.filter(
-                    operation=operation, account_id__any=sorted(account_ids)
+                    operation=operation, target_id__any=sorted(row_ids)
                 ).update(outcome=outcome, reason=reason[:255], processed_at=now)
-                not_done |= account_ids
+                not_done |= row_ids
                 if outcome == Outcome.SKIPPED:
-                    skipped += len(account_ids)
+                    skipped += len(row_ids)
                 else:
-                    failed += len(account_ids)
+                    failed += len(row_ids)
         # The chunk is exactly the pending items after the cursor up to its
         # last account. Those still pending were done: moving the cursor past
         # them, below, in this transaction, is what records it (see
@@ -619,7 +620,7 @@ def retry_failed(*, user, operation: BulkOperation) -> int:
         BulkOperationItem.objects.filter(
             operation=locked,
             outcome=BulkOperationItem.Outcome.PENDING,
-            account_id__lte=locked.cursor,
+            target_id__lte=locked.cursor,
         ).update(outcome=BulkOperationItem.Outcome.DONE)
         count = BulkOperationItem.objects.filter(
             operation=locked, outcome=BulkOperationItem.Outcome.FAILED

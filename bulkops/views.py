@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import uuid
+from itertools import islice
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -30,6 +31,16 @@ def _warn_if_not_enqueued(request, operation, saved: str) -> None:
     same, and the beat's sweep sends it to a worker once the queue is back."""
     if operation.enqueued is False:
         messages.warning(request, f"The task queue cannot be reached right now: {saved}.")
+
+
+# Outcome rows are named a batch at a time (one query for their names).
+CSV_BATCH = 5000
+
+
+def batched(iterable, size):
+    iterator = iter(iterable)
+    while batch := list(islice(iterator, size)):
+        yield batch
 
 
 def _action_or_404(request, key):
@@ -141,10 +152,12 @@ def _operation_or_404(request, pk) -> BulkOperation:
 @permission_required("bulkops.view_bulkoperation", raise_exception=True)
 def operation_detail(request, pk):
     operation = _operation_or_404(request, pk)
-    items = ItemFilter(
-        request.GET, queryset=operation.items.select_related("account").with_settled_outcome()
-    )
-    page = Paginator(items.qs.order_by("account_id"), 50).get_page(request.GET.get("page"))
+    items = ItemFilter(request.GET, queryset=operation.items.with_settled_outcome())
+    page = Paginator(items.qs.order_by("target_id"), 50).get_page(request.GET.get("page"))
+    selectable = selectors.selectable_of(operation)
+    names = selectable.describe_rows([item.target_id for item in page]) if selectable else {}
+    for item in page:
+        item.row_name, item.row_url = names.get(item.target_id, (f"#{item.target_id}", ""))
     action = get_action(operation.kind)
     query = request.GET.copy()
     query.pop("page", None)
@@ -161,6 +174,7 @@ def operation_detail(request, pk):
             "query": query.urlencode(),
             "can_manage": request.user.has_perm("bulkops.cancel_bulkoperation"),
             "wording": wording_for(action),
+            "row_label": selectable.row_label if selectable else "Row",
         },
     )
 
@@ -187,9 +201,10 @@ def operation_progress(request, pk):
 def operation_items_csv(request, pk):
     operation = _operation_or_404(request, pk)
     items = ItemFilter(request.GET, queryset=operation.items.with_settled_outcome()).qs
-    rows = items.order_by("account_id").values_list(
-        "account__file_number", "settled_outcome", "reason", "processed_at"
+    rows = items.order_by("target_id").values_list(
+        "target_id", "settled_outcome", "reason", "processed_at"
     )
+    selectable = selectors.selectable_of(operation)
 
     class Echo:
         def write(self, value):
@@ -198,11 +213,15 @@ def operation_items_csv(request, pk):
     writer = csv.writer(Echo())
 
     def stream():
-        yield writer.writerow(["File Number", "Outcome", "Reason", "Processed At"])
-        for file_number, outcome, reason, processed_at in rows.iterator(chunk_size=5000):
-            yield writer.writerow(
-                [file_number, outcome, reason, processed_at.isoformat() if processed_at else ""]
-            )
+        yield writer.writerow(
+            [selectable.row_label if selectable else "Row", "Outcome", "Reason", "Processed At"]
+        )
+        for batch in batched(rows.iterator(chunk_size=CSV_BATCH), CSV_BATCH):
+            names = selectable.describe_rows([row[0] for row in batch]) if selectable else {}
+            for target_id, outcome, reason, processed_at in batch:
+                name = names.get(target_id, (f"#{target_id}", ""))[0]
+                processed = processed_at.isoformat() if processed_at else ""
+                yield writer.writerow([name, outcome, reason, processed])
 
     response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="bulk-operation-{operation.pk}.csv"'

@@ -275,6 +275,7 @@ class BulkOperationFactory(DjangoModelFactory):
         model = "bulkops.BulkOperation"
 
     kind = "stage"
+    target = "accounts"
     created_by = factory.SubFactory(UserFactory)
     company = factory.SelfAttribute("created_by.company")
     parameters = factory.LazyFunction(lambda: {"stage": "sent"})
@@ -285,6 +286,9 @@ class BulkOperationItemFactory(DjangoModelFactory):
     class Meta:
         model = "bulkops.BulkOperationItem"
 
+    class Params:
+        account = factory.SubFactory(AccountFactory)
+
     operation = factory.SubFactory(BulkOperationFactory)
-    account = factory.SubFactory(AccountFactory)
+    target_id = factory.LazyAttribute(lambda o: o.account.pk)
     outcome = "done"

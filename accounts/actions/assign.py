@@ -116,7 +116,7 @@ class AssignTo(BulkAction):
         outcomes = Outcomes()
         by_target: dict[str, list[int]] = defaultdict(list)
         for item in items:
-            by_target[item.argument].append(item.account_id)
+            by_target[item.argument].append(item.target_id)
         for target, account_ids in by_target.items():
             collector = None
             if target:

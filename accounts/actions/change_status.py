@@ -44,7 +44,7 @@ class ChangeStatusTo(BulkAction):
         return f"Change Status To {parameters.get('status_name', '')}"
 
     def apply(self, items, operation):
-        ids = items.account_ids
+        ids = items.target_ids
         status = AccountStatus.objects.filter(pk=operation.parameters["status"]).first()
         if status is None or not status.is_active:
             return Outcomes.all_failed(ids, "The status was deactivated after confirming.")

@@ -67,7 +67,7 @@ class AddRemoveFlags(BulkAction):
         return "Flags: " + "; ".join(parts)
 
     def apply(self, items, operation):
-        ids = items.account_ids
+        ids = items.target_ids
         add = list(Flag.objects.filter(pk__in=operation.parameters["add"], is_active=True))
         if len(add) != len(operation.parameters["add"]):
             return Outcomes.all_failed(ids, "A flag to add was deactivated after confirming.")

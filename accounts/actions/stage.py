@@ -34,7 +34,7 @@ class UpdateStage(BulkAction):
     def apply(self, items, operation):
         return services.update_stage(
             actor=operation.created_by,
-            account_ids=items.account_ids,
+            account_ids=items.target_ids,
             stage=operation.parameters["stage"],
             bulk_operation=operation,
         )

@@ -42,8 +42,8 @@ class CreditPayments(ActionExtension):
         not_assigned = set().union(*outcomes.skipped.values(), *outcomes.failed.values())
         by_collector: dict[int, list[int]] = defaultdict(list)
         for item in items:
-            if item.argument and item.account_id not in not_assigned:
-                by_collector[int(item.argument)].append(item.account_id)
+            if item.argument and item.target_id not in not_assigned:
+                by_collector[int(item.argument)].append(item.target_id)
         for collector_id, account_ids in by_collector.items():
             collector = User.objects.filter(pk=collector_id, is_active=True).first()
             if collector is None:  # Assign To failed these accounts already

@@ -216,7 +216,7 @@ def delete_operation_items() -> None:
     On SQLite the flush is one ``DELETE`` per table in no fixed order (a
     set: it changes with the hash seed), and each account deleted before
     the items is checked against ``bulkops_bulkoperationitem`` by a full
-    scan (no index starts with ``account_id``): 10,000 accounts and items
+    scan (no index starts with ``target_id``): 10,000 accounts and items
     made a 20 s teardown."""
     from bulkops.models import BulkOperationItem
 

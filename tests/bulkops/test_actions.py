@@ -56,7 +56,7 @@ def run(user, action, accounts, data, *, count=None) -> BulkOperation:
 
 
 def outcome_of(operation, account) -> tuple[str, str]:
-    item = operation.items.with_settled_outcome().get(account=account)
+    item = operation.items.with_settled_outcome().get(target_id=account.pk)
     return item.settled, item.reason
 
 
@@ -403,7 +403,7 @@ def test_assign_to_two_collectors_with_counts(supervisor, company, people):
     assert {pk: after[pk] for pk in ids[:4]} == dict.fromkeys(ids[:4], alice.pk)
     assert {pk: after[pk] for pk in ids[4:7]} == dict.fromkeys(ids[4:7], bob.pk)
     assert all(after[pk] is None for pk in ids[7:])
-    items = dict(operation.items.values_list("account_id", "argument"))
+    items = dict(operation.items.values_list("target_id", "argument"))
     assert items == {
         **dict.fromkeys(ids[:4], str(alice.pk)),
         **dict.fromkeys(ids[4:7], str(bob.pk)),
@@ -419,7 +419,7 @@ def test_the_draw_is_reproducible_from_the_stored_seed(supervisor, company, peop
     accounts = create_accounts(12, company=company)
     data = {"assignments": assignments((alice, 5), (bob, 4)), "credit_payments": "off"}
     operation = start(supervisor, "assign", accounts, data)
-    drawn = set(operation.items.values_list("account_id", "argument"))
+    drawn = set(operation.items.values_list("target_id", "argument"))
     queryset = Selection.from_dict(operation.selection).resolve(supervisor)
 
     def redraw(seed) -> set[tuple[int, str]]:
@@ -431,7 +431,7 @@ def test_the_draw_is_reproducible_from_the_stored_seed(supervisor, company, peop
             seed=seed,
         )
         AssignTo().snapshot(replay, queryset)
-        return set(replay.items.values_list("account_id", "argument"))
+        return set(replay.items.values_list("target_id", "argument"))
 
     assert redraw(operation.seed) == drawn
     assert redraw(operation.seed) == drawn

@@ -365,7 +365,7 @@ def test_cancel_and_retry_while_the_broker_is_down_answer_with_the_operation_pag
         failed=2,
     )
     BulkOperationItem.objects.bulk_create(
-        BulkOperationItem(operation=finished, account=a, outcome=o, reason=r)
+        BulkOperationItem(operation=finished, target_id=a.pk, outcome=o, reason=r)
         for a, o, r in zip(
             accounts,
             [Outcome.DONE] * 3 + [Outcome.FAILED] * 2,

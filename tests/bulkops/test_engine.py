@@ -72,9 +72,9 @@ def start(user, ids, *, action="stage", data=None, count=None, key=None, selecti
 
 def outcomes(operation) -> dict[int, tuple[str, str]]:
     return {
-        account_id: (outcome, reason)
-        for account_id, outcome, reason in operation.items.with_settled_outcome().values_list(
-            "account_id", "settled_outcome", "reason"
+        target_id: (outcome, reason)
+        for target_id, outcome, reason in operation.items.with_settled_outcome().values_list(
+            "target_id", "settled_outcome", "reason"
         )
     }
 
@@ -119,7 +119,7 @@ def test_start_snapshots_the_selection_and_enqueues_on_commit_only(
     )
     assert operation.idempotency_key == "k" * 64
     assert 0 <= operation.seed < 2**31
-    assert sorted(operation.items.values_list("account_id", flat=True)) == sorted(picked)
+    assert sorted(operation.items.values_list("target_id", flat=True)) == sorted(picked)
     assert set(operation.items.values_list("outcome", flat=True)) == {Outcome.PENDING}
     # Confirming changes no account.
     assert stages(accounts) == ["not_set"] * 7
@@ -146,7 +146,7 @@ def test_a_refused_start_enqueues_nothing(
 def test_all_matching_selection_with_exclusions(supervisor, accounts, theirs):
     selection = Selection("accounts").select_all().toggle(accounts[0].pk, False)
     operation = start(supervisor, [], selection=selection, count=6)
-    assert sorted(operation.items.values_list("account_id", flat=True)) == ids_of(accounts[1:])
+    assert sorted(operation.items.values_list("target_id", flat=True)) == ids_of(accounts[1:])
     assert operation.selection["all_matching"] is True
 
 
@@ -158,7 +158,7 @@ def test_selection_never_reaches_another_companys_accounts(supervisor, accounts,
     assert excinfo.value.current == 2
     # ... and confirming 2 snapshots only the company's own accounts.
     operation = start(supervisor, [], selection=mixed, count=2)
-    assert sorted(operation.items.values_list("account_id", flat=True)) == ids_of(accounts[:2])
+    assert sorted(operation.items.values_list("target_id", flat=True)) == ids_of(accounts[:2])
     services.run_operation(operation.pk)
     assert set(Account.objects.filter(pk__in=ids_of(theirs)).values_list("stage", flat=True)) == {
         "not_set"
@@ -534,7 +534,7 @@ def test_a_failing_chunk_rolls_back_alone_and_retry_runs_its_accounts_again(
 
     def apply_then_fail_on_the_second_chunk(self, items, operation):
         outcomes = original_apply(self, items, operation)  # changes made, then ...
-        if doomed in {item.account_id for item in items}:
+        if doomed in {item.target_id for item in items}:
             raise RuntimeError("the disk is full")
         return outcomes
 
@@ -583,7 +583,7 @@ def test_failures_an_action_reports_count_as_failed(supervisor, accounts, monkey
 
     def fail_odd_ones(self, items, operation):
         outcomes = Outcomes()
-        outcomes.fail([i.account_id for i in items if i.account_id % 2], "Odd one out")
+        outcomes.fail([i.target_id for i in items if i.target_id % 2], "Odd one out")
         return outcomes
 
     monkeypatch.setattr(UpdateStage, "apply", fail_odd_ones)
@@ -614,7 +614,7 @@ def test_retry_after_a_cancel_reruns_only_the_failed_accounts(supervisor, accoun
     original_apply = UpdateStage.apply
 
     def fail_first_chunk(self, items, operation):
-        if accounts[0].pk in {item.account_id for item in items}:
+        if accounts[0].pk in {item.target_id for item in items}:
             raise RuntimeError("boom")
         return original_apply(self, items, operation)
 

@@ -529,7 +529,7 @@ def test_a_redone_chunk_does_not_duplicate_rows(
     assert stored_files(storage) == [f"exports/{operation.pk}/part-{ids[0]:012d}.csv"]
 
     # The first chunk is redone, as after a worker died before its commit.
-    BulkOperationItem.objects.filter(operation=operation, account_id__in=ids[:2]).update(
+    BulkOperationItem.objects.filter(operation=operation, target_id__in=ids[:2]).update(
         outcome="pending", processed_at=None
     )
     BulkOperation.objects.filter(pk=operation.pk).update(cursor=0, processed=0, succeeded=0)

@@ -504,7 +504,9 @@ def finished(supervisor, company):
     outcomes = [Outcome.DONE] * 50 + [Outcome.SKIPPED] * 2 + [Outcome.FAILED] * 3
     reasons = [""] * 50 + ["Already Sent"] * 2 + ["RuntimeError: boom"] * 3
     BulkOperationItem.objects.bulk_create(
-        BulkOperationItem(operation=operation, account=a, outcome=o, reason=r, processed_at=when)
+        BulkOperationItem(
+            operation=operation, target_id=a.pk, outcome=o, reason=r, processed_at=when
+        )
         for a, o, r in zip(accounts, outcomes, reasons, strict=True)
     )
     return operation, accounts
@@ -683,7 +685,7 @@ def test_another_companys_operation_is_404(as_supervisor, outsider, theirs, name
         created_by=outsider, status=Status.RUNNING, failed=1, processed=1, total=3
     )
     BulkOperationItemFactory(
-        operation=operation, account=theirs[0], outcome=Outcome.FAILED, reason="x"
+        operation=operation, target_id=theirs[0].pk, outcome=Outcome.FAILED, reason="x"
     )
     response = getattr(as_supervisor, method)(reverse(name, args=[operation.pk]))
     assert response.status_code == 404

@@ -108,7 +108,7 @@ def assert_consistent(operation: BulkOperation, action: str) -> None:
     assert operation.processed == operation.succeeded + operation.skipped + operation.failed
     events = AuditEvent.objects.filter(bulk_operation=operation, action=action)
     assert events.count() == operation.succeeded
-    done = set(settled.filter(settled_outcome=Outcome.DONE).values_list("account_id", flat=True))
+    done = set(settled.filter(settled_outcome=Outcome.DONE).values_list("target_id", flat=True))
     assert set(events.values_list("object_id", flat=True)) == done
 
 
