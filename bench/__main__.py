@@ -75,7 +75,7 @@ def _time(fn, repeat: int, warmup: int = 2) -> list[float]:
 def ensure_seeded(accounts: int, reseed: bool) -> dict:
     from django.core.management import call_command
 
-    from accounts import demo_data
+    import demo as demo_data
     from accounts.models import Account
 
     call_command("migrate", verbosity=0)
