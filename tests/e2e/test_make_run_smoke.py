@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from accounts.demo_data import DEMO_PASSWORD
+from demo import DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e

@@ -24,7 +24,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import demo_data
+import demo as demo_data
 
 STOP_GRACE_SECONDS = 15
 # Pause before restarting a dead worker or beat: 1 s, doubling to 30 s while

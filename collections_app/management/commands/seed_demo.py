@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from accounts import demo_data
+import demo
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
     def handle(self, *args, accounts, seed, force, if_empty, **options):
         if accounts < 0:
             raise CommandError("--accounts must be zero or more.")
-        if demo_data.is_seeded():
+        if demo.is_seeded():
             if if_empty:
                 self.stdout.write("Demo data already present; not seeding again.")
                 self._print_logins()
@@ -42,10 +42,10 @@ class Command(BaseCommand):
                     "Use --force to delete everything and seed again."
                 )
             self.stdout.write("Deleting existing data (--force)...")
-            demo_data.wipe()
+            demo.wipe()
         started = time.monotonic()
         self.stdout.write(f"Seeding {accounts:,} accounts on {connection.vendor} (seed {seed})...")
-        demo_data.load(accounts, seed=seed, progress=self.stdout.write)
+        demo.load(accounts, seed=seed, progress=self.stdout.write)
         elapsed = time.monotonic() - started
         self.stdout.write(self.style.SUCCESS(f"Seeded {accounts:,} accounts in {elapsed:.1f} s."))
         self._print_logins()
@@ -54,7 +54,7 @@ class Command(BaseCommand):
         from accounts.models import User
 
         users = (
-            User.objects.filter(username__in=demo_data.PRINTED_LOGINS)
+            User.objects.filter(username__in=demo.PRINTED_LOGINS)
             .select_related("company")
             .prefetch_related("groups")
             .order_by("company__name", "username")
@@ -62,6 +62,6 @@ class Command(BaseCommand):
         if not users:
             return
         self.stdout.write("")
-        self.stdout.write(f"Demo logins (password for all: {demo_data.DEMO_PASSWORD}):")
+        self.stdout.write(f"Demo logins (password for all: {demo.DEMO_PASSWORD}):")
         for user in users:
             self.stdout.write(f"  {user.username:<28} {user.role:<11} {user.company}")
