@@ -32,7 +32,13 @@ from accounts.models import (
 )
 from accounts.roles import COLLECTOR
 from accounts.states import STATE_CHOICES
-from common.filters import AmountFilter, DateFilter, IntegerFilter, canonical_filter_params
+from common.filters import (
+    AmountFilter,
+    DateFilter,
+    IdsChoiceFilter,
+    IntegerFilter,
+    canonical_filter_params,
+)
 
 UNASSIGNED = "unassigned"
 
@@ -78,17 +84,15 @@ class AccountFilter(django_filters.FilterSet):
     creditor = django_filters.ModelChoiceFilter(queryset=Creditor.objects.all())
     # distinct=False: status is a foreign key, rows cannot repeat (DISTINCT would
     # force a sort of every matching row).
-    status = django_filters.ModelMultipleChoiceFilter(
-        queryset=AccountStatus.objects.all(), distinct=False
-    )
+    status = IdsChoiceFilter(queryset=AccountStatus.objects.all(), distinct=False)
     stage = django_filters.ChoiceFilter(choices=Account.Stage.choices)
     assigned_to = django_filters.ChoiceFilter(
         label="Assigned To", method="filter_assigned_to", choices=[]
     )
-    flags_any = django_filters.ModelMultipleChoiceFilter(
+    flags_any = IdsChoiceFilter(
         label="Has any of these flags", queryset=Flag.objects.all(), method="filter_flags_any"
     )
-    flags_none = django_filters.ModelMultipleChoiceFilter(
+    flags_none = IdsChoiceFilter(
         label="Has none of these flags", queryset=Flag.objects.all(), method="filter_flags_none"
     )
     state = django_filters.ChoiceFilter(field_name="debtor__state", choices=STATE_CHOICES)

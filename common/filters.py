@@ -13,6 +13,7 @@ import datetime as dt
 from decimal import Decimal
 
 import django_filters
+import django_filters.fields
 from django import forms
 
 DATE_MIN = dt.date(1900, 1, 1)
@@ -59,6 +60,27 @@ class BoundedDecimalField(forms.DecimalField):
         message = f"Enter an amount from {-limit:,} to {limit:,}."
         for code in ("min_value", "max_value"):
             self.error_messages[code] = message
+
+
+class IdsChoiceField(django_filters.fields.ModelMultipleChoiceField):
+    """Several picks by id; an id no table can hold (thousands of digits, or
+    past a 64-bit integer) is refused as a choice that does not exist,
+    before the database sees it (SQLite cannot even bind it)."""
+
+    def _check_values(self, value):
+        for pk in value if isinstance(value, list | tuple) else ():
+            text = str(pk).strip()
+            if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) < 2**63):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": text[:20]},
+                )
+        return super()._check_values(value)
+
+
+class IdsChoiceFilter(django_filters.ModelMultipleChoiceFilter):
+    field_class = IdsChoiceField
 
 
 class DateFilter(django_filters.DateFilter):
