@@ -49,6 +49,15 @@ def account_owners_reachable_by(user) -> list[int] | None:
     return sorted({user.company_id, *granted_by.distinct()})
 
 
+def configuration_visible_to(user, model) -> QuerySet:
+    """The rows of a configuration model (statuses, flags, custom fields,
+    file types, note types, clients, portfolios, creditors, agencies) that
+    ``user`` may see and pick: the platform's defaults plus their company's
+    own. Every dialog, filter and export column of configuration reads
+    through here."""
+    return model.objects.all()
+
+
 def describe_accounts(account_ids: list[int]) -> dict[int, tuple[str, str]]:
     """{id: (file number, account page URL)} for a page of an operation's
     outcomes (accounts deleted since are missing)."""
