@@ -6,14 +6,24 @@ from django.utils import timezone
 
 
 class BulkOperation(models.Model):
-    """One confirmed bulk action over a snapshot of accounts."""
+    """One confirmed bulk action over a snapshot of a list's rows.
+
+    Its life: pending approval (when its action's approval rule applies, until
+    another eligible user approves or rejects it, or its run-at date passes:
+    expired), scheduled (until its run-at date), queued, running, then
+    succeeded, finished with failures or cancelled. The state changes are the
+    methods below; ``bulkops.services`` decides when."""
 
     class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "Waiting for approval"
+        SCHEDULED = "scheduled", "Scheduled"
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Finished with failures"
         CANCELLED = "cancelled", "Cancelled"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
 
     kind = models.CharField(max_length=50, db_index=True)
     target = models.CharField(
@@ -37,7 +47,7 @@ class BulkOperation(models.Model):
     selection = models.JSONField(default=dict, help_text="The selection as shown when confirmed.")
     confirmed_count = models.PositiveIntegerField(default=0)
     idempotency_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     succeeded = models.PositiveIntegerField(default=0)
@@ -57,8 +67,34 @@ class BulkOperation(models.Model):
     )
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    run_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it may start (a scheduled send), if not at once."
+    )
+    approval_reason = models.CharField(
+        max_length=255, blank=True, help_text="Why it waits for another user's approval."
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who approved or rejected it.",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True, help_text="The reason given for a rejection.")
+    undoes = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="undone_by",
+        help_text="The operation whose changes this one reverses.",
+    )
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
+    WAITING = (Status.PENDING_APPROVAL, Status.SCHEDULED)
+    FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.REJECTED, Status.EXPIRED)
 
     # Not stored: set by bulkops.services when it sends this operation's task
     # on commit; False when the task queue could not be reached (the sweeper
@@ -69,6 +105,14 @@ class BulkOperation(models.Model):
         ordering = ["-created_at"]
         permissions = [("cancel_bulkoperation", "Can cancel or retry bulk operations")]
         indexes = [models.Index(fields=["status", "heartbeat_at"], name="bulkop_status_idx")]
+        constraints = [
+            # An operation reverses at most one other, and is reversed at most once.
+            models.UniqueConstraint(
+                fields=["undoes"],
+                condition=models.Q(undoes__isnull=False),
+                name="bulkop_undone_once",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.kind} #{self.pk}"
@@ -82,7 +126,79 @@ class BulkOperation(models.Model):
 
     @property
     def is_active(self) -> bool:
+        """Queued or running: a worker has (or will at once have) it."""
         return self.status in self.ACTIVE
+
+    @property
+    def is_waiting(self) -> bool:
+        """Waiting for an approval or for its run-at date."""
+        return self.status in self.WAITING
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+    # --- state changes (saved by the caller, in its transaction) ---------------
+
+    def wait_for_approval(self, reason: str) -> None:
+        self.status = self.Status.PENDING_APPROVAL
+        self.approval_reason = reason[:255]
+
+    def release(self, now) -> None:
+        """Let it go ahead: queued now, or scheduled until its run-at date."""
+        due = self.run_at is None or self.run_at <= now
+        self.status = self.Status.QUEUED if due else self.Status.SCHEDULED
+
+    def decide(self, *, user, now, approved: bool, note: str = "") -> None:
+        self.decided_by = user
+        self.decided_at = now
+        self.decision_note = note
+        if approved:
+            self.release(now)
+        else:
+            self.status = self.Status.REJECTED
+            self.finished_at = now
+
+    def expire(self, now) -> None:
+        self.status = self.Status.EXPIRED
+        self.finished_at = now
+
+    def mark_running(self, now) -> None:
+        if self.status == self.Status.QUEUED:
+            self.status = self.Status.RUNNING
+            self.started_at = self.started_at or now
+
+    def mark_finished(self, now, *, error: str = "") -> None:
+        """Succeeded, or finished with failures when any row failed or the
+        action's last step did (``error``)."""
+        failed = self.failed or error
+        self.status = self.Status.FAILED if failed else self.Status.SUCCEEDED
+        self.error = error[:1000]
+        self.finished_at = now
+        self.heartbeat_at = now
+
+    def mark_cancelled(self, now, *, skipped: int) -> None:
+        self.status = self.Status.CANCELLED
+        self.skipped += skipped
+        self.finished_at = now
+
+    def record_chunk(self, now, *, rows: int, skipped: int, failed: int, last_row: int) -> None:
+        """A chunk committed: its counts, and the cursor past its last row."""
+        self.processed += rows
+        self.succeeded += rows - skipped - failed
+        self.skipped += skipped
+        self.failed += failed
+        self.heartbeat_at = now
+        self.cursor = last_row
+
+    def requeue_failed(self, count: int) -> None:
+        """Retry: the failed rows are pending again, from the first row on."""
+        self.processed -= count
+        self.failed -= count
+        self.status = self.Status.QUEUED
+        self.cancel_requested = False
+        self.finished_at = None
+        self.cursor = 0  # the failed items sit anywhere in the range
 
     @property
     def elapsed_seconds(self) -> float:

@@ -120,6 +120,16 @@ class BulkAction:
     done_word: str = "changed"
     finishing_text: str = "finishing"
     result_template: str = ""
+    # A verification step between the dialog and the confirmation (Add Fees'
+    # check, a write-off file's eligibility): its template, shown with
+    # ``preview_context``; the engine refuses a confirmation of parameters
+    # that were not previewed.
+    preview_template: str = ""
+    preview_title: str = "Preview"
+    # Who may approve an operation that ``approval_needed`` holds back.
+    approval_permission: str = ""
+    # The key of the action that reverses this one (Undo), if any.
+    inverse: str = ""
     chunk_size: int = 2000
     confirm_label: str = "Confirm"
     # An action that only reads accounts (Export) neither waits for nor blocks
@@ -170,9 +180,39 @@ class BulkAction:
         return "; ".join(part for part in parts if part)
 
     def snapshot(self, operation: BulkOperation, queryset: QuerySet) -> int:
-        from bulkops.services import snapshot_items
+        from bulkops.services.engine import snapshot_items
 
         return snapshot_items(operation, queryset)
+
+    def preview_context(self, form: forms.Form, *, user, selection) -> dict[str, Any]:
+        """What ``preview_template`` shows (rows to check, totals, warnings)."""
+        return {}
+
+    def approval_needed(self, user, parameters: dict[str, Any], count: int) -> str:
+        """Why an operation of these parameters over ``count`` rows must wait
+        for another eligible user's approval ("" for no approval): a message
+        batch from a user who may not send, a write-off over the company's
+        limit."""
+        return ""
+
+    def run_at(self, parameters: dict[str, Any]):
+        """When the operation may start (an aware datetime), or None for now."""
+        return None
+
+    def inverse_parameters(self, operation: BulkOperation) -> dict[str, Any]:
+        """The parameters of the operation that undoes ``operation``."""
+        return {"undoes": operation.pk}
+
+    def undo_items(self, operation: BulkOperation) -> Iterable[tuple[int, str]]:
+        """(row id, argument) for each row the inverse operation reverses: by
+        default each row ``operation`` changed, with no argument."""
+        return (
+            (target_id, "")
+            for target_id in operation.items.with_settled_outcome()
+            .filter(settled_outcome="done")
+            .order_by("target_id")
+            .values_list("target_id", flat=True)
+        )
 
     def chunk_size_for(self, operation: BulkOperation) -> int:
         """How many rows a chunk of this operation holds."""

@@ -22,6 +22,14 @@ def sweep_stale_operations():
     services.sweep_stale_operations()
 
 
+@shared_task(name="bulkops.start_due_operations", ignore_result=True)
+def start_due_operations():
+    """Scheduled operations whose date has come are queued; approvals that
+    came too late expire."""
+    services.release_scheduled_operations()
+    services.expire_stale_approvals()
+
+
 @shared_task(name="bulkops.purge_expired_exports", ignore_result=True)
 def purge_expired_exports():
     from bulkops.exports import purge_expired_exports

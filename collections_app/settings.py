@@ -243,6 +243,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "bulkops.record_heartbeat", "schedule": 15.0},
     "sweep-stale-bulk-operations": {"task": "bulkops.sweep_stale_operations", "schedule": 30.0},
+    "start-due-bulk-operations": {"task": "bulkops.start_due_operations", "schedule": 30.0},
     "purge-expired-exports": {"task": "bulkops.purge_expired_exports", "schedule": 3600.0},
 }
 

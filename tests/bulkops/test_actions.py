@@ -21,6 +21,7 @@ from bulkops import services
 from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem
 from bulkops.registry import get_action
 from bulkops.selection import Selection
+from bulkops.services import engine
 from tests.factories import AccountStatusFactory, FlagFactory, UserFactory, create_accounts
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +33,7 @@ Category = AccountStatus.Category
 @pytest.fixture(autouse=True)
 def enqueued(monkeypatch):
     calls: list[int] = []
-    monkeypatch.setattr(services, "enqueue_operation", calls.append)
+    monkeypatch.setattr(engine, "enqueue_operation", calls.append)
     return calls
 
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from accounts.models import Account
 from accounts.selectors import accounts_visible_to
-from bulkops import services
 from bulkops.models import AuditEvent, BulkOperation
+from bulkops.services import audit as audit_service
 from bulkops.services import record_audit_event, record_audit_events, record_field_change
 from tests.factories import AccountFactory, AccountStatusFactory, PortfolioFactory
 
@@ -89,7 +89,7 @@ def test_record_audit_event_without_an_authenticated_actor(actor):
 
 
 def test_record_audit_events_writes_in_batches(monkeypatch, supervisor, operation):
-    monkeypatch.setattr(services, "AUDIT_BATCH_SIZE", 3)
+    monkeypatch.setattr(audit_service, "AUDIT_BATCH_SIZE", 3)
     when = dt.datetime(2025, 8, 1, 10, 0, tzinfo=dt.UTC)
     # A generator: the service must not need a list.
     changes = ((1000 + i, {"stage": ("not_set", "sent"), "n": (i, i + 1)}) for i in range(8))
@@ -118,7 +118,7 @@ def test_record_audit_events_writes_in_batches(monkeypatch, supervisor, operatio
 
 
 def test_record_audit_events_exact_multiple_of_the_batch_size(monkeypatch):
-    monkeypatch.setattr(services, "AUDIT_BATCH_SIZE", 4)
+    monkeypatch.setattr(audit_service, "AUDIT_BATCH_SIZE", 4)
     with CaptureQueriesContext(connection) as captured:
         written = record_audit_events(
             actor=None,
@@ -132,7 +132,7 @@ def test_record_audit_events_exact_multiple_of_the_batch_size(monkeypatch):
 
 
 def test_record_audit_events_with_default_batch_size_is_one_insert(django_assert_num_queries):
-    assert services.AUDIT_BATCH_SIZE == 5000
+    assert audit_service.AUDIT_BATCH_SIZE == 5000
     with django_assert_num_queries(1):
         written = record_audit_events(
             actor=None,

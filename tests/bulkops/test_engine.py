@@ -23,6 +23,7 @@ from accounts.roles import SUPERVISOR
 from bulkops import services
 from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem
 from bulkops.selection import Selection
+from bulkops.services import engine
 from tests.factories import (
     AccountStatusFactory,
     BulkOperationFactory,
@@ -41,7 +42,7 @@ Status = BulkOperation.Status
 def enqueued(monkeypatch):
     """Operation IDs handed to the queue, in order (nothing reaches Celery)."""
     calls: list[int] = []
-    monkeypatch.setattr(services, "enqueue_operation", calls.append)
+    monkeypatch.setattr(engine, "enqueue_operation", calls.append)
     return calls
 
 
@@ -201,7 +202,9 @@ def test_count_changed_reports_the_new_count_and_changes_nothing(
 
 
 def test_count_changed_message_groups_thousands():
-    assert "holds 1,234 accounts, not the 12,345 you" in str(services.CountChanged(12345, 1234))
+    assert "holds 1,234 accounts, not the 12,345 you" in str(
+        services.CountChanged(12345, 1234, "accounts")
+    )
 
 
 def test_unknown_action_is_refused(supervisor, accounts):
@@ -271,6 +274,7 @@ class RacingSelection:
 
     def __init__(self, inner: Selection, rival):
         self.inner, self.rival = inner, rival
+        self.selectable = inner.selectable
 
     def resolve(self, user):
         self.rival()
@@ -359,7 +363,7 @@ def test_two_concurrent_confirms_over_the_same_accounts_make_one_operation(compa
     accounts = create_accounts(6, company=company)
     # Both requests have snapshotted and checked before either commits.
     both_checked = threading.Barrier(2, timeout=3)
-    check = services._overlapping_operation
+    check = engine.overlapping_operation
 
     def check_then_wait(operation):
         clash = check(operation)
@@ -367,7 +371,7 @@ def test_two_concurrent_confirms_over_the_same_accounts_make_one_operation(compa
             both_checked.wait()
         return clash
 
-    monkeypatch.setattr(services, "_overlapping_operation", check_then_wait)
+    monkeypatch.setattr(engine, "overlapping_operation", check_then_wait)
     results = []
 
     def confirm(picked):
@@ -448,7 +452,7 @@ def test_run_operation_runs_every_chunk(supervisor, accounts, monkeypatch):
     monkeypatch.setattr(UpdateStage, "chunk_size", 2)
     calls = []
     original = services.process_next_chunk
-    monkeypatch.setattr(services, "process_next_chunk", lambda pk: calls.append(pk) or original(pk))
+    monkeypatch.setattr(engine, "process_next_chunk", lambda pk: calls.append(pk) or original(pk))
     operation = start(supervisor, ids_of(accounts))
     assert services.run_operation(operation.pk) == "finished"
     assert len(calls) == 5  # four chunks of at most two, then "finished"
@@ -742,7 +746,7 @@ def test_two_companies_confirming_over_a_shared_account_make_one_operation(
     ours = create_accounts(3, company=company)
     AccountAccess.objects.create(company=other_company, account=ours[0])
     both_checked = threading.Barrier(2, timeout=3)
-    check = services._overlapping_operation
+    check = engine.overlapping_operation
 
     def check_then_wait(operation):
         clash = check(operation)
@@ -750,7 +754,7 @@ def test_two_companies_confirming_over_a_shared_account_make_one_operation(
             both_checked.wait()
         return clash
 
-    monkeypatch.setattr(services, "_overlapping_operation", check_then_wait)
+    monkeypatch.setattr(engine, "overlapping_operation", check_then_wait)
     results = []
 
     def confirm(user, picked):
@@ -796,15 +800,15 @@ def test_companies_sharing_nothing_do_not_wait_for_each_other(company, other_com
             cursor.execute("BEGIN")
             cursor.execute("SET lock_timeout = '2s'")
             cursor.execute(
-                "SELECT pg_advisory_xact_lock_shared(hashtext(%s), 0)", [services.START_LOCK]
+                "SELECT pg_advisory_xact_lock_shared(hashtext(%s), 0)", [engine.START_LOCK]
             )
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(%s), %s)",
-                [services.START_LOCK, other_company.pk],
+                [engine.START_LOCK, other_company.pk],
             )
             with transaction.atomic():
                 connection.cursor().execute("SET LOCAL lock_timeout = '2s'")
-                services._serialise_starts(first)  # would time out if it waited
+                engine.serialise_starts(first, "accounts")  # would time out if it waited
             cursor.execute("ROLLBACK")
     finally:
         other.close()
@@ -824,5 +828,5 @@ def test_a_large_operation_refreshes_the_audit_tables_statistics(supervisor, acc
         return [query["sql"] for query in captured.captured_queries]
 
     assert analyze not in statements_of_a_run()  # a small operation: not worth it
-    monkeypatch.setattr(services, "ANALYZE_AFTER_ROWS", len(accounts))
+    monkeypatch.setattr(engine, "ANALYZE_AFTER_ROWS", len(accounts))
     assert analyze in statements_of_a_run()

@@ -40,6 +40,7 @@ from bulkops.models import (
 )
 from bulkops.registry import Chunk, ChunkItem
 from bulkops.selection import Selection
+from bulkops.services import engine
 from tests.factories import (
     AccountFactory,
     AccountStatusFactory,
@@ -66,7 +67,7 @@ MASKABLE = ["debtor", "account_number", "email", "phone"]
 @pytest.fixture(autouse=True)
 def enqueued(monkeypatch):
     calls: list[int] = []
-    monkeypatch.setattr(services, "enqueue_operation", calls.append)
+    monkeypatch.setattr(engine, "enqueue_operation", calls.append)
     return calls
 
 

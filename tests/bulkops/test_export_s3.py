@@ -22,6 +22,7 @@ from bulkops import exports, services
 from bulkops.exports import ExportAccounts
 from bulkops.models import AuditEvent, ExportFile, ExportPart
 from bulkops.selection import Selection
+from bulkops.services import engine
 from tests.bulkops.conftest import storages_for
 from tests.factories import create_accounts
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def enqueued(monkeypatch):
-    monkeypatch.setattr(services, "enqueue_operation", lambda pk: None)
+    monkeypatch.setattr(engine, "enqueue_operation", lambda pk: None)
 
 
 def start(user, accounts, data):

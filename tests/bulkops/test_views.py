@@ -24,6 +24,7 @@ from accounts.selectable import ACCOUNTS
 from bulkops import services
 from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem
 from bulkops.selection import Selection
+from bulkops.services import engine
 from tests.accounts.test_grid_views import get_grid, parse_counter
 from tests.factories import (
     AccountStatusFactory,
@@ -43,7 +44,7 @@ HTMX = {"HX-Request": "true"}
 @pytest.fixture(autouse=True)
 def enqueued(monkeypatch):
     calls: list[int] = []
-    monkeypatch.setattr(services, "enqueue_operation", calls.append)
+    monkeypatch.setattr(engine, "enqueue_operation", calls.append)
     return calls
 
 

@@ -1,0 +1,181 @@
+"""The audit trail: every change to a row of the product is recorded through
+these functions and nowhere else, in the transaction that makes it. Many
+changes at once are recorded set-based (one ``INSERT ... SELECT``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, models
+from django.utils import timezone
+
+from bulkops.models import AuditEvent, BulkOperation
+
+AUDIT_BATCH_SIZE = 5000
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, models.Model):
+        return value.pk
+    return value
+
+
+def object_type_of(model: type[models.Model] | models.Model) -> str:
+    return model._meta.label_lower
+
+
+def record_audit_event(
+    *,
+    actor,
+    action: str,
+    obj: models.Model,
+    changes: dict[str, tuple[Any, Any]],
+    bulk_operation: BulkOperation | None = None,
+) -> AuditEvent:
+    """Record one change of one object."""
+    return record_audit_event_about(
+        actor=actor,
+        action=action,
+        object_type=object_type_of(obj),
+        object_id=obj.pk,
+        changes=changes,
+        bulk_operation=bulk_operation,
+    )
+
+
+def record_audit_event_about(
+    *,
+    actor,
+    action: str,
+    object_type: str,
+    object_id: int,
+    changes: dict[str, tuple[Any, Any]],
+    bulk_operation: BulkOperation | None = None,
+) -> AuditEvent:
+    """Record one event about an object named by type and id, which need not
+    be a row (a failed login names a sentinel when the username is nobody's)."""
+    return AuditEvent.objects.create(
+        actor=actor if actor and actor.is_authenticated else None,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        changes={k: [_jsonable(b), _jsonable(a)] for k, (b, a) in changes.items()},
+        bulk_operation=bulk_operation,
+    )
+
+
+def record_audit_events(
+    *,
+    actor,
+    action: str,
+    model: type[models.Model],
+    changes_by_id: Iterable[tuple[int, dict[str, tuple[Any, Any]]]],
+    bulk_operation: BulkOperation | None = None,
+    occurred_at: dt.datetime | None = None,
+) -> int:
+    """Record many changes, thousands of rows per INSERT. Returns the count."""
+    occurred_at = occurred_at or timezone.now()
+    object_type = object_type_of(model)
+    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
+    batch: list[AuditEvent] = []
+    written = 0
+    for object_id, changes in changes_by_id:
+        batch.append(
+            AuditEvent(
+                occurred_at=occurred_at,
+                actor_id=actor_id,
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                changes={k: [_jsonable(b), _jsonable(a)] for k, (b, a) in changes.items()},
+                bulk_operation=bulk_operation,
+            )
+        )
+        if len(batch) >= AUDIT_BATCH_SIZE:
+            AuditEvent.objects.bulk_create(batch)
+            written += len(batch)
+            batch = []
+    if batch:
+        AuditEvent.objects.bulk_create(batch)
+        written += len(batch)
+    return written
+
+
+def record_field_change(
+    *,
+    actor,
+    action: str,
+    queryset: models.QuerySet,
+    field: str,
+    new_value: Any,
+    bulk_operation: BulkOperation | None = None,
+) -> int:
+    """Record, in ONE ``INSERT ... SELECT``, that ``field`` of every row of
+    ``queryset`` goes from its current value to ``new_value``. Call it in the
+    same transaction and just before the ``update()`` that makes the change,
+    with a queryset that excludes the rows already at the new value.
+    Returns the number of events written."""
+    model = queryset.model
+    model._meta.get_field(field)  # FieldDoesNotExist for an unknown field
+    # values_list() names each selected column by the name asked for
+    # ("pk", field), not by its column ("id", "status_id"): refer to those.
+    column = connection.ops.quote_name(field)
+    pk_column = connection.ops.quote_name("pk")
+    try:
+        inner_sql, inner_params = queryset.values_list("pk", field).query.sql_with_params()
+    except EmptyResultSet:  # e.g. pk__in=[]: nothing changes, nothing to record
+        return 0
+    after = json.dumps(_jsonable(new_value))
+    if connection.vendor == "postgresql":
+        changes_sql = "json_build_object(%s, json_build_array(sub.{col}, %s::json))"
+    else:
+        changes_sql = "json_object(%s, json_array(sub.{col}, json(%s)))"
+    sql = (
+        f"INSERT INTO {AuditEvent._meta.db_table} "
+        "(occurred_at, actor_id, action, object_type, object_id, changes, bulk_operation_id) "
+        f"SELECT %s, %s, %s, %s, sub.{pk_column}, {changes_sql.format(col=column)}, %s "
+        f"FROM ({inner_sql}) sub"
+    )
+    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
+    operation_id = bulk_operation.pk if bulk_operation else None
+    # Placeholders in SQL order: the SELECT list first, then the subquery's own.
+    params = [timezone.now(), actor_id, action, object_type_of(model), field, after, operation_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + list(inner_params))
+        return cursor.rowcount
+
+
+def audited_update(
+    *,
+    actor,
+    action: str,
+    queryset: models.QuerySet,
+    field: str,
+    new_value: Any,
+    bulk_operation: BulkOperation | None = None,
+    also: dict[str, Any] | None = None,
+) -> int:
+    """Set ``field`` to ``new_value`` on every row of ``queryset``, recording
+    each row's change first (``record_field_change``, one ``INSERT ...
+    SELECT``), then updating in one statement with ``also``'s extra
+    assignments (recorded by their own call when they matter). Pass a
+    queryset that excludes the rows already at the new value. Returns the
+    number of rows changed."""
+    record_field_change(
+        actor=actor,
+        action=action,
+        queryset=queryset,
+        field=field,
+        new_value=new_value,
+        bulk_operation=bulk_operation,
+    )
+    return queryset.update(**{field: new_value, **(also or {})})
