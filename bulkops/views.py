@@ -22,7 +22,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 from bulkops import exports, selectors, services
 from bulkops.filters import AuditFilter, ItemFilter, OperationFilter
 from bulkops.models import BulkOperation, ExportTemplate
-from bulkops.registry import extensions_of, get_action, wording_for
+from bulkops.registry import extensions_of, get_action, get_selectable, wording_for
 from bulkops.selection import current_selection
 
 
@@ -71,9 +71,15 @@ def _dialog(request, action, *, state: str, form=None, count=None, notice=None, 
         "state": state,
         "notice": notice or dropped,
         "idempotency_key": uuid.uuid4().hex,
+        **_nouns(action),
         **action.dialog_context(form),
     }
     return render(request, "bulkops/_dialog.html", context, status=status)
+
+
+def _nouns(action) -> dict[str, str]:
+    selectable = get_selectable(action.target)
+    return {"noun": selectable.noun, "plural": selectable.plural}
 
 
 @require_GET
@@ -82,6 +88,40 @@ def action_dialog(request, key):
     """The dialog of one action, showing the exact number of accounts."""
     action = _action_or_404(request, key)
     return _dialog(request, action, state=request.GET.get("state", ""))
+
+
+@require_POST
+@permission_required("bulkops.add_bulkoperation", raise_exception=True)
+def action_preview(request, key):
+    """The verification step of an action that has one: what it would do,
+    checked before the confirmation (which refuses what was not previewed)."""
+    action = _action_or_404(request, key)
+    if not action.preview_template:
+        raise Http404("This action has no verification step.")
+    state = request.POST.get("state", "")
+    selection, _ = current_selection(request, action.target, QueryDict(state))
+    count = selection.count(request.user)
+    form = action.get_form(request.POST, user=request.user, selected_count=count)
+    if not form.is_valid():
+        return _dialog(request, action, state=state, form=form, count=count, status=422)
+    carried = [
+        (name, value)
+        for name in request.POST
+        if name not in ("csrfmiddlewaretoken", "preview_token", "confirmed_count")
+        for value in request.POST.getlist(name)
+    ] + [("confirmed_count", str(count))]
+    context = {
+        "action": action,
+        "count": count,
+        "state": state,
+        "carried": carried,
+        "preview_token": services.preview_token(
+            action, count=count, parameters=action.all_parameters(form)
+        ),
+        **_nouns(action),
+        **action.preview_context(form, user=request.user, selection=selection),
+    }
+    return render(request, "bulkops/_preview.html", context)
 
 
 @require_POST
@@ -173,6 +213,10 @@ def operation_detail(request, pk):
             "page": page,
             "query": query.urlencode(),
             "can_manage": request.user.has_perm("bulkops.cancel_bulkoperation"),
+            "can_cancel": not operation.is_final and services.may_cancel(request.user, operation),
+            "can_decide": operation.status == BulkOperation.Status.PENDING_APPROVAL
+            and services.may_approve(request.user, operation),
+            "can_undo": services.may_undo(request.user, operation),
             "wording": wording_for(action),
             "row_label": selectable.row_label if selectable else "Row",
         },
@@ -229,18 +273,71 @@ def operation_items_csv(request, pk):
 
 
 @require_POST
-@permission_required("bulkops.cancel_bulkoperation", raise_exception=True)
+@permission_required("bulkops.view_bulkoperation", raise_exception=True)
 def operation_cancel(request, pk):
+    """Cancel: at once for an operation that waits, before its next chunk for
+    one that runs (the service checks who may)."""
     operation = _operation_or_404(request, pk)
     try:
         services.request_cancel(user=request.user, operation=operation)
-        messages.success(request, "Cancelling: the worker stops before its next chunk.")
+        if operation.status == BulkOperation.Status.CANCELLED:
+            messages.success(request, "Cancelled: it will not run.")
+        else:
+            messages.success(request, "Cancelling: the worker stops before its next chunk.")
+            _warn_if_not_enqueued(
+                request, operation, "the cancellation is saved and takes effect when it is back"
+            )
+    except services.OperationRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("bulkops:operation-detail", pk=operation.pk)
+
+
+@require_POST
+@permission_required("bulkops.view_bulkoperation", raise_exception=True)
+def operation_approve(request, pk):
+    operation = _operation_or_404(request, pk)
+    try:
+        decided = services.approve(user=request.user, operation=operation)
+        messages.success(
+            request,
+            "Approved: it is scheduled."
+            if decided.status == BulkOperation.Status.SCHEDULED
+            else "Approved: it starts now.",
+        )
         _warn_if_not_enqueued(
-            request, operation, "the cancellation is saved and takes effect when it is back"
+            request, decided, "the approval is saved and the operation starts when it is back"
         )
     except services.OperationRefused as exc:
         messages.error(request, str(exc))
     return redirect("bulkops:operation-detail", pk=operation.pk)
+
+
+@require_POST
+@permission_required("bulkops.view_bulkoperation", raise_exception=True)
+def operation_reject(request, pk):
+    operation = _operation_or_404(request, pk)
+    try:
+        services.reject(
+            user=request.user, operation=operation, reason=request.POST.get("reason", "")
+        )
+        messages.success(request, "Rejected: it will not run.")
+    except services.OperationRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("bulkops:operation-detail", pk=operation.pk)
+
+
+@require_POST
+@permission_required("bulkops.add_bulkoperation", raise_exception=True)
+def operation_undo(request, pk):
+    operation = _operation_or_404(request, pk)
+    try:
+        undo = services.start_undo(user=request.user, operation=operation)
+    except services.OperationRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("bulkops:operation-detail", pk=operation.pk)
+    messages.success(request, f"Undoing #{operation.pk}.")
+    _warn_if_not_enqueued(request, undo, "the undo is saved and starts by itself when it is back")
+    return redirect("bulkops:operation-detail", pk=undo.pk)
 
 
 @require_POST

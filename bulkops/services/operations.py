@@ -163,27 +163,36 @@ def _decide(*, user, operation, approved: bool, note: str = "") -> BulkOperation
         if locked.run_at is not None and locked.run_at <= now:
             locked.expire(now)
             locked.save(update_fields=["status", "finished_at"])
-            raise OperationRefused("Its send time passed while it waited: it has expired.")
-        if approved:
-            engine.refuse_if_overlapping(locked, then="approve it then")
-        before = locked.status
-        locked.decide(user=user, now=now, approved=approved, note=note)
-        locked.save(
-            update_fields=["status", "decided_by", "decided_at", "decision_note", "finished_at"]
-        )
-        record_audit_event(
-            actor=user,
-            action="bulk_operation.approved" if approved else "bulk_operation.rejected",
-            obj=locked,
-            changes={
-                "status": (before, locked.status),
-                **({"reason": (None, note)} if note else {}),
-            },
-            bulk_operation=locked,
-        )
-        if locked.is_active:
-            engine.enqueue_on_commit(locked)
+            expired = True
+        else:
+            expired = False
+            _record_decision(locked, user=user, now=now, approved=approved, note=note)
+    if expired:  # raised once the expiry is committed
+        raise OperationRefused("Its run-at time passed while it waited: it has expired.")
     return locked
+
+
+def _record_decision(locked, *, user, now, approved: bool, note: str) -> None:
+    """The decision, its audit, and the send of an approved operation."""
+    if approved:
+        engine.refuse_if_overlapping(locked, then="approve it then")
+    before = locked.status
+    locked.decide(user=user, now=now, approved=approved, note=note)
+    locked.save(
+        update_fields=["status", "decided_by", "decided_at", "decision_note", "finished_at"]
+    )
+    record_audit_event(
+        actor=user,
+        action="bulk_operation.approved" if approved else "bulk_operation.rejected",
+        obj=locked,
+        changes={
+            "status": (before, locked.status),
+            **({"reason": (None, note)} if note else {}),
+        },
+        bulk_operation=locked,
+    )
+    if locked.is_active:
+        engine.enqueue_on_commit(locked)
 
 
 def expire_stale_approvals(*, now: dt.datetime | None = None) -> int:
