@@ -16,4 +16,7 @@ ACCOUNTS = Selectable(
     describe_rows=selectors.describe_accounts,
     row_label="File Number",
     session_key="account_selection",
+    object_type="accounts.account",
+    find_row=selectors.account_by_file_number,
+    row_param="file_number",
 )

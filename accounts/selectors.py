@@ -72,6 +72,15 @@ def describe_accounts(account_ids: list[int]) -> dict[int, tuple[str, str]]:
     }
 
 
+def account_by_file_number(text: str) -> int | None:
+    """The id of the account with this file number (as typed: any case)."""
+    return (
+        Account.objects.filter(file_number=text.strip().upper())
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
 def saved_lists_visible_to(user) -> QuerySet[SavedList]:
     """Lists the user owns or that are shared with them or one of their groups,
     within the user's company."""

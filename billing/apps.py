@@ -8,10 +8,13 @@ class BillingConfig(AppConfig):
         from accounts.sections import AccountSection, register_section
         from billing import selectors
         from billing.actions import credit_payments  # noqa: F401  (registers itself)
-        from bulkops.registry import register_audit_reference
+        from bulkops.registry import register_audit_company, register_audit_reference
 
         # The collector a payment is credited to, by name in the audit log.
         register_audit_reference("credited_to", "accounts.User")
+        # Money rows' events belong to their account's company.
+        for model in ("Payment", "Claim", "LedgerEntry", "Subscription", "PaymentMethod"):
+            register_audit_company(f"billing.{model}", "account__company")
 
         register_section(
             AccountSection(

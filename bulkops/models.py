@@ -319,12 +319,33 @@ class BulkOperationItem(models.Model):
 
 class AuditEvent(models.Model):
     """One change to one object: who, what, which fields (before and after),
-    when, and the bulk operation it came from. Written only through
-    ``bulkops.services.audit``."""
+    when, the company it belongs to, and the bulk operation it came from.
+    Written only through ``bulkops.services.audit``.
+
+    ``company`` is the tenant whose row changed (an account's owner, a user's
+    company; the actor's company when the object has none), set when the
+    event is written, so that a company's audit log is one index range
+    instead of a search through every event."""
 
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # No database-level constraints on these: set-based writes of a million
+    # events would pay a check each at commit; they hold by construction.
+    company = models.ForeignKey(
+        "accounts.Company",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # audit_company_idx below
+    )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # audit_actor_idx below
     )
     action = models.CharField(max_length=50)
     object_type = models.CharField(max_length=50, help_text="app_label.model")
@@ -345,11 +366,16 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
+        # Each list the log shows is one of these ranges, newest first.
         indexes = [
             models.Index(
                 fields=["object_type", "object_id", "occurred_at"], name="audit_object_idx"
             ),
-            models.Index(fields=["bulk_operation"], name="audit_operation_idx"),
+            models.Index(
+                fields=["bulk_operation", "occurred_at", "id"], name="audit_operation_idx"
+            ),
+            models.Index(fields=["company", "occurred_at", "id"], name="audit_company_idx"),
+            models.Index(fields=["actor", "occurred_at", "id"], name="audit_actor_idx"),
         ]
 
     def __str__(self):

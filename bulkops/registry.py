@@ -383,6 +383,28 @@ def audit_references() -> dict[str, str]:
     return dict(_AUDIT_REFERENCES)
 
 
+# --- audit: which company an event belongs to -------------------------------------------
+
+_AUDIT_COMPANIES: dict[str, str] = {}
+
+
+def register_audit_company(model: str, path: str) -> None:
+    """Events about rows of ``model`` ("app.Model") belong to the company at
+    ``path`` from the row (a lookup: "account__company", or "pk" for the
+    company model itself). A model with a ``company`` field needs no entry."""
+    _AUDIT_COMPANIES[model.lower()] = path
+
+
+def audit_company_path(model) -> str | None:
+    """The lookup from a row of ``model`` to its company, or None: its
+    events then belong to the actor's company."""
+    label = model._meta.label_lower
+    if label in _AUDIT_COMPANIES:
+        return _AUDIT_COMPANIES[label]
+    field_names = {f.name for f in model._meta.get_fields()}
+    return "company" if "company" in field_names else None
+
+
 # --- selectables: the lists users select rows of ---------------------------------------
 
 
@@ -413,6 +435,11 @@ class Selectable:
     describe_rows: Callable[[list[int]], dict[int, tuple[str, str]]]
     row_label: str = "Row"
     session_key: str = ""
+    # The rows' model as the audit trail names it ("accounts.account"), and
+    # how the audit log finds a row by what users type (a file number).
+    object_type: str = ""
+    find_row: Callable[[str], int | None] | None = None
+    row_param: str = ""  # the audit log's query parameter for it ("file_number")
 
     def filter_params(self, querydict) -> list[tuple[str, str]]:
         """The filter part of a query string, canonical (sorted, no empties),
@@ -428,6 +455,10 @@ def register_selectable(selectable: Selectable) -> Selectable:
         raise ValueError(f"Two selectable lists share the key {selectable.key!r}.")
     _SELECTABLES[selectable.key] = selectable
     return selectable
+
+
+def selectables() -> list[Selectable]:
+    return list(_SELECTABLES.values())
 
 
 def get_selectable(key: str) -> Selectable:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import models
 from django.utils import timezone
 
 from bulkops import registry
-from bulkops.models import WorkerHeartbeat
+from bulkops.models import AuditEvent, BulkOperation, WorkerHeartbeat
 
 HEARTBEAT_INTERVAL_SECONDS = 15
 
@@ -36,7 +35,6 @@ def selectable_of(operation) -> registry.Selectable | None:
 
 def operations_visible_to(user):
     """Bulk operations of the user's company (all, for the platform operator)."""
-    from bulkops.models import BulkOperation
 
     if not user.is_authenticated:
         return BulkOperation.objects.none()
@@ -49,28 +47,35 @@ def operations_visible_to(user):
 
 
 def audit_events_visible_to(user):
-    """Audit events about the user's company's operations, accounts and users
-    (failed logins and lockouts name the user; those naming a username that is
-    nobody's are for platform superusers only)."""
-    from django.contrib.auth import get_user_model
-
-    from accounts.selectors import accounts_visible_to
-    from bulkops.models import AuditEvent
-
-    queryset = AuditEvent.objects.select_related("actor", "bulk_operation")
+    """The audit events of the user's company (all, for the platform
+    operator): one range of ``audit_company_idx``, newest first."""
+    queryset = AuditEvent.objects.select_related("actor")
     if user.is_superuser:
         return queryset
     if user.company_id is None:
         return AuditEvent.objects.none()
-    account_ids = accounts_visible_to(user).values("pk")
-    User = get_user_model()
-    user_ids = User.objects.filter(company_id=user.company_id).values("pk")
-    return queryset.filter(
-        models.Q(object_type="accounts.account", object_id__in=account_ids)
-        | models.Q(object_type=User._meta.label_lower, object_id__in=user_ids)
-        | models.Q(bulk_operation__company_id=user.company_id)
-        | models.Q(actor__company_id=user.company_id)
-    )
+    return queryset.filter(company_id=user.company_id)
+
+
+def with_object_links(events):
+    """Give each audit event ``object_name`` and ``object_url``: the row it is
+    about as its list names it (a file number linking to the account page),
+    one query per kind of row on the page; other objects by type and id."""
+    events = list(events)
+    by_type: dict[str, list[int]] = {}
+    for event in events:
+        by_type.setdefault(event.object_type, []).append(event.object_id)
+    names: dict[str, dict] = {}
+    for selectable in registry.selectables():
+        if selectable.object_type in by_type:
+            names[selectable.object_type] = selectable.describe_rows(
+                by_type[selectable.object_type]
+            )
+    for event in events:
+        name, url = names.get(event.object_type, {}).get(event.object_id, ("", ""))
+        event.object_name = name or f"{event.object_type} {event.object_id}"
+        event.object_url = url
+    return events
 
 
 def with_readable_changes(events):

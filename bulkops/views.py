@@ -11,7 +11,6 @@ from itertools import islice
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.files.storage import default_storage
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,6 +23,7 @@ from bulkops.filters import AuditFilter, ItemFilter, OperationFilter
 from bulkops.models import BulkOperation, ExportTemplate
 from bulkops.registry import extensions_of, get_action, get_selectable, wording_for
 from bulkops.selection import current_selection
+from common.paging import paginate
 
 
 def _warn_if_not_enqueued(request, operation, saved: str) -> None:
@@ -35,6 +35,7 @@ def _warn_if_not_enqueued(request, operation, saved: str) -> None:
 
 # Outcome rows are named a batch at a time (one query for their names).
 CSV_BATCH = 5000
+AUDIT_COUNT_CAP = 10_000
 
 
 def batched(iterable, size):
@@ -172,15 +173,11 @@ def operation_list(request):
     filterset = OperationFilter(
         request.GET, queryset=selectors.operations_visible_to(request.user), user=request.user
     )
-    page = Paginator(filterset.qs.order_by("-created_at", "-pk"), 50).get_page(
-        request.GET.get("page")
-    )
-    query = request.GET.copy()
-    query.pop("page", None)
+    listing = paginate(request, filterset.qs.order_by("-created_at", "-pk"))
     return render(
         request,
         "bulkops/operation_list.html",
-        {"filterset": filterset, "page": page, "query": query.urlencode()},
+        {"filterset": filterset, "listing": listing, "page": listing.page},
     )
 
 
@@ -193,14 +190,13 @@ def _operation_or_404(request, pk) -> BulkOperation:
 def operation_detail(request, pk):
     operation = _operation_or_404(request, pk)
     items = ItemFilter(request.GET, queryset=operation.items.with_settled_outcome())
-    page = Paginator(items.qs.order_by("target_id"), 50).get_page(request.GET.get("page"))
+    listing = paginate(request, items.qs.order_by("target_id"))
+    page = listing.page
     selectable = selectors.selectable_of(operation)
     names = selectable.describe_rows([item.target_id for item in page]) if selectable else {}
     for item in page:
         item.row_name, item.row_url = names.get(item.target_id, (f"#{item.target_id}", ""))
     action = get_action(operation.kind)
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "bulkops/operation_detail.html",
@@ -211,7 +207,8 @@ def operation_detail(request, pk):
             else operation.kind,
             "items": items,
             "page": page,
-            "query": query.urlencode(),
+            "listing": listing,
+            "query": listing.query,
             "can_manage": request.user.has_perm("bulkops.cancel_bulkoperation"),
             "can_cancel": not operation.is_final and services.may_cancel(request.user, operation),
             "can_decide": operation.status == BulkOperation.Status.PENDING_APPROVAL
@@ -361,16 +358,15 @@ def audit_log(request):
     filterset = AuditFilter(
         request.GET, queryset=selectors.audit_events_visible_to(request.user), user=request.user
     )
-    page = Paginator(filterset.qs.order_by("-occurred_at", "-pk"), 50).get_page(
-        request.GET.get("page")
+    # Millions of events: the count stops at AUDIT_COUNT_CAP ("more than ...").
+    listing = paginate(request, filterset.qs.order_by("-occurred_at", "-pk"), cap=AUDIT_COUNT_CAP)
+    listing.page.object_list = selectors.with_object_links(
+        selectors.with_readable_changes(listing.page.object_list)
     )
-    page.object_list = selectors.with_readable_changes(page.object_list)
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "bulkops/audit_log.html",
-        {"filterset": filterset, "page": page, "query": query.urlencode()},
+        {"filterset": filterset, "listing": listing, "page": listing.page},
     )
 
 

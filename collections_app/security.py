@@ -56,17 +56,22 @@ def client_username(request, credentials) -> str | None:
     return None if value is None else _typed(value)
 
 
-def _subject(username: str) -> tuple[str, int]:
-    """(object_type, object_id) of the user with this username, or the sentinel."""
+def _subject(username: str) -> tuple[str, int, int | None]:
+    """(object_type, object_id, company id) of the user with this username,
+    or the sentinel (no company: platform operators only see those)."""
     from bulkops.services import object_type_of
 
     User = get_user_model()
-    pk = (
-        User.objects.filter(**{User.USERNAME_FIELD: username}).values_list("pk", flat=True).first()
+    found = (
+        User.objects.filter(**{User.USERNAME_FIELD: username})
+        .values_list("pk", "company_id")
+        .first()
         if username
         else None
     )
-    return (object_type_of(User), pk) if pk is not None else UNKNOWN_USERNAME
+    if found is None:
+        return (*UNKNOWN_USERNAME, None)
+    return (object_type_of(User), *found)
 
 
 def lockout_state(request, credentials) -> tuple[list[str], dt.datetime]:
@@ -128,12 +133,13 @@ def lockout_response(request, original_response=None, credentials=None):
 def _record(action: str, request, username: str, changes: dict) -> None:
     from bulkops.services import record_audit_event_about
 
-    object_type, object_id = _subject(username)
+    object_type, object_id, company_id = _subject(username)
     record_audit_event_about(
         actor=None,
         action=action,
         object_type=object_type,
         object_id=object_id,
+        company_id=company_id,
         changes={
             "username": (None, username),
             "ip_address": (None, getattr(request, "axes_ip_address", None)),

@@ -15,6 +15,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from bulkops.models import AuditEvent, BulkOperation
+from bulkops.registry import audit_company_path
 
 AUDIT_BATCH_SIZE = 5000
 
@@ -33,6 +34,27 @@ def object_type_of(model: type[models.Model] | models.Model) -> str:
     return model._meta.label_lower
 
 
+def _actor_id(actor) -> int | None:
+    return actor.pk if actor is not None and actor.is_authenticated else None
+
+
+def _actor_company_id(actor) -> int | None:
+    return getattr(actor, "company_id", None) if _actor_id(actor) else None
+
+
+def company_of(obj: models.Model) -> int | None:
+    """The company an event about ``obj`` belongs to (``registry``'s rule),
+    None when the row names none."""
+    path = audit_company_path(type(obj))
+    if path is None:
+        return None
+    if path == "pk":
+        return obj.pk
+    if "__" not in path:
+        return getattr(obj, f"{path}_id", None)
+    return type(obj)._base_manager.filter(pk=obj.pk).values_list(path, flat=True).first()
+
+
 def record_audit_event(
     *,
     actor,
@@ -49,6 +71,7 @@ def record_audit_event(
         object_id=obj.pk,
         changes=changes,
         bulk_operation=bulk_operation,
+        company_id=company_of(obj),
     )
 
 
@@ -60,16 +83,19 @@ def record_audit_event_about(
     object_id: int,
     changes: dict[str, tuple[Any, Any]],
     bulk_operation: BulkOperation | None = None,
+    company_id: int | None = None,
 ) -> AuditEvent:
     """Record one event about an object named by type and id, which need not
-    be a row (a failed login names a sentinel when the username is nobody's)."""
+    be a row (a failed login names a sentinel when the username is nobody's).
+    Without ``company_id`` the event belongs to the actor's company."""
     return AuditEvent.objects.create(
-        actor=actor if actor and actor.is_authenticated else None,
+        actor_id=_actor_id(actor),
         action=action,
         object_type=object_type,
         object_id=object_id,
         changes={k: [_jsonable(b), _jsonable(a)] for k, (b, a) in changes.items()},
         bulk_operation=bulk_operation,
+        company_id=company_id if company_id is not None else _actor_company_id(actor),
     )
 
 
@@ -85,9 +111,24 @@ def record_audit_events(
     """Record many changes, thousands of rows per INSERT. Returns the count."""
     occurred_at = occurred_at or timezone.now()
     object_type = object_type_of(model)
-    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
-    batch: list[AuditEvent] = []
+    actor_id, fallback = _actor_id(actor), _actor_company_id(actor)
+    path = audit_company_path(model)
     written = 0
+
+    def write(batch: list[AuditEvent]) -> int:
+        # The batch's companies in one query, from the rows it is about.
+        if path is not None:
+            companies = dict(
+                model._base_manager.filter(pk__any=[e.object_id for e in batch]).values_list(
+                    "pk", path
+                )
+            )
+            for event in batch:
+                event.company_id = companies.get(event.object_id) or fallback
+        AuditEvent.objects.bulk_create(batch)
+        return len(batch)
+
+    batch: list[AuditEvent] = []
     for object_id, changes in changes_by_id:
         batch.append(
             AuditEvent(
@@ -98,15 +139,14 @@ def record_audit_events(
                 object_id=object_id,
                 changes={k: [_jsonable(b), _jsonable(a)] for k, (b, a) in changes.items()},
                 bulk_operation=bulk_operation,
+                company_id=fallback,
             )
         )
         if len(batch) >= AUDIT_BATCH_SIZE:
-            AuditEvent.objects.bulk_create(batch)
-            written += len(batch)
+            written += write(batch)
             batch = []
     if batch:
-        AuditEvent.objects.bulk_create(batch)
-        written += len(batch)
+        written += write(batch)
     return written
 
 
@@ -130,8 +170,15 @@ def record_field_change(
     # ("pk", field), not by its column ("id", "status_id"): refer to those.
     column = connection.ops.quote_name(field)
     pk_column = connection.ops.quote_name("pk")
+    company_column = connection.ops.quote_name("audit_company")
+    path = audit_company_path(model)
+    company = models.F(path) if path else models.Value(None, output_field=models.BigIntegerField())
     try:
-        inner_sql, inner_params = queryset.values_list("pk", field).query.sql_with_params()
+        inner_sql, inner_params = (
+            queryset.annotate(audit_company=company)
+            .values_list("pk", field, "audit_company")
+            .query.sql_with_params()
+        )
     except EmptyResultSet:  # e.g. pk__in=[]: nothing changes, nothing to record
         return 0
     after = json.dumps(_jsonable(new_value))
@@ -141,14 +188,23 @@ def record_field_change(
         changes_sql = "json_object(%s, json_array(sub.{col}, json(%s)))"
     sql = (
         f"INSERT INTO {AuditEvent._meta.db_table} "
-        "(occurred_at, actor_id, action, object_type, object_id, changes, bulk_operation_id) "
-        f"SELECT %s, %s, %s, %s, sub.{pk_column}, {changes_sql.format(col=column)}, %s "
-        f"FROM ({inner_sql}) sub"
+        "(occurred_at, actor_id, action, object_type, object_id, changes, bulk_operation_id, "
+        "company_id) "
+        f"SELECT %s, %s, %s, %s, sub.{pk_column}, {changes_sql.format(col=column)}, %s, "
+        f"COALESCE(sub.{company_column}, %s) FROM ({inner_sql}) sub"
     )
-    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
     operation_id = bulk_operation.pk if bulk_operation else None
     # Placeholders in SQL order: the SELECT list first, then the subquery's own.
-    params = [timezone.now(), actor_id, action, object_type_of(model), field, after, operation_id]
+    params = [
+        timezone.now(),
+        _actor_id(actor),
+        action,
+        object_type_of(model),
+        field,
+        after,
+        operation_id,
+        _actor_company_id(actor),
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params + list(inner_params))
         return cursor.rowcount

@@ -133,7 +133,8 @@ def test_record_audit_events_exact_multiple_of_the_batch_size(monkeypatch):
 
 def test_record_audit_events_with_default_batch_size_is_one_insert(django_assert_num_queries):
     assert audit_service.AUDIT_BATCH_SIZE == 5000
-    with django_assert_num_queries(1):
+    # One INSERT, after one SELECT of the rows' companies (the events' company).
+    with django_assert_num_queries(2) as captured:
         written = record_audit_events(
             actor=None,
             action="bulk.x",
@@ -141,6 +142,7 @@ def test_record_audit_events_with_default_batch_size_is_one_insert(django_assert
             changes_by_id=[(i, {"f": (1, 2)}) for i in range(20)],
         )
     assert written == 20
+    assert [q["sql"].split()[0] for q in captured.captured_queries] == ["SELECT", "INSERT"]
     assert AuditEvent.objects.count() == 20
 
 

@@ -847,6 +847,7 @@ def test_the_audit_log_names_statuses_and_collectors(client, supervisor):
     account = create_accounts(1, company=supervisor.company)[0]
     AuditEvent.objects.create(
         actor=supervisor,
+        company=supervisor.company,
         action="account.status_changed",
         object_type="accounts.account",
         object_id=account.pk,
