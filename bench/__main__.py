@@ -10,7 +10,9 @@ its module, on the shared ``bench.harness``):
 * ``bulk``: Change Status To on every account against hand-written SQL
   (``bench.bulk``);
 * ``export``: CSV and .xlsx of every account against PostgreSQL's COPY
-  (``bench.export``).
+  (``bench.export``);
+* ``audit``: the audit log page at 5,000,000 events, unfiltered and
+  filtered, against hand-written SQL (``bench.audit``).
 
 Usage: python -m bench [--accounts N] [--repeat R] [--reseed] [--only AREA] [--output PATH]
 """
@@ -23,7 +25,7 @@ import json
 import os
 from pathlib import Path
 
-from bench import bulk, export, grid, selection
+from bench import audit, bulk, export, grid, selection
 from bench.harness import ROOT, ensure_seeded, server_settings, setup_django, vacuum
 
 # Each area (what ``--only`` names), in the order they run, and its parts:
@@ -35,6 +37,7 @@ AREAS = {
     ],
     "bulk": [("change_status_all_accounts", lambda args: bulk.bench_change_status())],
     "export": [("export_all_accounts", lambda args: export.bench_export())],
+    "audit": [("audit_log", lambda args: audit.bench_audit_log(args.repeat, args.audit_events))],
 }
 
 
@@ -45,6 +48,7 @@ def main(argv=None):
     parser.add_argument("--reseed", action="store_true", help="Seed again even if seeded.")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "latest.json"))
     parser.add_argument("--only", choices=list(AREAS), help="Run one part (default: everything).")
+    parser.add_argument("--audit-events", type=int, default=audit.EVENTS)
     args = parser.parse_args(argv)
 
     setup_django()

@@ -317,6 +317,32 @@ class BulkOperationItem(models.Model):
         return self.Outcome(self.settled).label
 
 
+class BulkOperationChunk(models.Model):
+    """A chunk that committed: its range of rows and when. Done items are
+    not written one by one (the cursor records them), so this is where the
+    time a row was processed comes from (``processed_times``)."""
+
+    operation = models.ForeignKey(
+        BulkOperation,
+        on_delete=models.CASCADE,
+        related_name="chunks",
+        db_constraint=False,
+        db_index=False,  # bulkop_chunk_range_idx starts with it
+    )
+    first_target_id = models.BigIntegerField()
+    last_target_id = models.BigIntegerField()
+    rows = models.PositiveIntegerField()
+    committed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["operation", "last_target_id"], name="bulkop_chunk_range_idx")
+        ]
+
+    def __str__(self):
+        return f"{self.operation_id}: {self.first_target_id}-{self.last_target_id}"
+
+
 class AuditEvent(models.Model):
     """One change to one object: who, what, which fields (before and after),
     when, the company it belongs to, and the bulk operation it came from.

@@ -33,6 +33,38 @@ def selectable_of(operation) -> registry.Selectable | None:
         return None
 
 
+def chunk_times(operation, target_ids: list[int]) -> dict[int, object]:
+    """When the latest chunk that covered each of these rows committed: the
+    processed time of a row done by the cursor (its item holds none)."""
+    if not target_ids:
+        return {}
+    chunks = list(
+        operation.chunks.filter(
+            first_target_id__lte=max(target_ids), last_target_id__gte=min(target_ids)
+        )
+        .order_by("committed_at")
+        .values_list("first_target_id", "last_target_id", "committed_at")
+    )
+    times = {}
+    for target_id in target_ids:
+        for first, last, committed_at in chunks:  # the latest covering wins
+            if first <= target_id <= last:
+                times[target_id] = committed_at
+    return times
+
+
+def with_processed_times(operation, items):
+    """Give each item of a page ``processed_time``: when its outcome was
+    written, else, for one done by the cursor, its chunk's time."""
+    items = list(items)
+    implicit = chunk_times(
+        operation, [i.target_id for i in items if i.processed_at is None and i.settled == "done"]
+    )
+    for item in items:
+        item.processed_time = item.processed_at or implicit.get(item.target_id)
+    return items
+
+
 def operations_visible_to(user):
     """Bulk operations of the user's company (all, for the platform operator)."""
 

@@ -192,6 +192,7 @@ def operation_detail(request, pk):
     items = ItemFilter(request.GET, queryset=operation.items.with_settled_outcome())
     listing = paginate(request, items.qs.order_by("target_id"))
     page = listing.page
+    page.object_list = selectors.with_processed_times(operation, page.object_list)
     selectable = selectors.selectable_of(operation)
     names = selectable.describe_rows([item.target_id for item in page]) if selectable else {}
     for item in page:
@@ -259,8 +260,12 @@ def operation_items_csv(request, pk):
         )
         for batch in batched(rows.iterator(chunk_size=CSV_BATCH), CSV_BATCH):
             names = selectable.describe_rows([row[0] for row in batch]) if selectable else {}
+            times = selectors.chunk_times(
+                operation, [row[0] for row in batch if row[1] == "done" and row[3] is None]
+            )
             for target_id, outcome, reason, processed_at in batch:
                 name = names.get(target_id, (f"#{target_id}", ""))[0]
+                processed_at = processed_at or times.get(target_id)
                 processed = processed_at.isoformat() if processed_at else ""
                 yield writer.writerow([name, outcome, reason, processed])
 

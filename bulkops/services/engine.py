@@ -16,7 +16,7 @@ from django.core import signing
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem
+from bulkops.models import AuditEvent, BulkOperation, BulkOperationChunk, BulkOperationItem
 from bulkops.registry import Chunk, Outcomes, get_action, get_selectable
 from bulkops.services.audit import record_audit_event
 
@@ -390,6 +390,13 @@ def process_next_chunk(operation_id: int) -> ChunkResult:
         # BulkOperationItem), rather than rewriting every one of them.
         operation.record_chunk(
             now, rows=len(pending), skipped=skipped, failed=failed, last_row=pending[-1][0]
+        )
+        BulkOperationChunk.objects.create(
+            operation=operation,
+            first_target_id=pending[0][0],
+            last_target_id=pending[-1][0],
+            rows=len(pending),
+            committed_at=now,
         )
         operation.save(
             update_fields=[

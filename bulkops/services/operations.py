@@ -11,7 +11,7 @@ import logging
 from django.db import models, transaction
 from django.utils import timezone
 
-from bulkops.models import BulkOperation, BulkOperationItem
+from bulkops.models import BulkOperation, BulkOperationChunk, BulkOperationItem
 from bulkops.registry import get_action, get_selectable
 from bulkops.services import engine
 from bulkops.services.audit import record_audit_event
@@ -91,9 +91,22 @@ def retry_failed(*, user, operation: BulkOperation) -> int:
         locked = _locked(operation)
         # The cursor goes back to the start: what it said was done is written
         # as done first, so that only the retried rows are pending.
+        # Each keeps the time of the chunk that did it (the first covering
+        # it: chunks of a run are disjoint, and this run came first).
         BulkOperationItem.objects.filter(
             operation=locked, outcome=Outcome.PENDING, target_id__lte=locked.cursor
-        ).update(outcome=Outcome.DONE)
+        ).update(
+            outcome=Outcome.DONE,
+            processed_at=models.Subquery(
+                BulkOperationChunk.objects.filter(
+                    operation_id=locked.pk,
+                    first_target_id__lte=models.OuterRef("target_id"),
+                    last_target_id__gte=models.OuterRef("target_id"),
+                )
+                .order_by("committed_at")
+                .values("committed_at")[:1]
+            ),
+        )
         count = BulkOperationItem.objects.filter(operation=locked, outcome=Outcome.FAILED).update(
             outcome=Outcome.PENDING, reason="", processed_at=None
         )

@@ -830,3 +830,46 @@ def test_a_large_operation_refreshes_the_audit_tables_statistics(supervisor, acc
     assert analyze not in statements_of_a_run()  # a small operation: not worth it
     monkeypatch.setattr(engine, "ANALYZE_AFTER_ROWS", len(accounts))
     assert analyze in statements_of_a_run()
+
+
+def test_a_done_row_shows_the_time_of_its_chunk(supervisor, accounts, monkeypatch, client):
+    """Done is recorded by the cursor, not by writing each item: the page and
+    the CSV give a done row the time its chunk committed, and a retry keeps
+    the first run's times for the rows that run did."""
+    import re
+
+    from django.urls import reverse
+
+    from bulkops.models import BulkOperationChunk
+
+    monkeypatch.setattr(UpdateStage, "chunk_size", 4)
+    operation = start(supervisor, ids_of(accounts))
+    services.run_operation(operation.pk)
+    chunks = list(BulkOperationChunk.objects.filter(operation=operation).order_by("pk"))
+    assert [(c.rows, c.first_target_id) for c in chunks] == [
+        (4, accounts[0].pk),
+        (3, accounts[4].pk),
+    ]
+    client.force_login(supervisor)
+    page = client.get(reverse("bulkops:operation-detail", args=[operation.pk])).content.decode()
+    shown = re.findall(r"<td>Done</td><td></td><td>([^<]*)</td>", page)
+    assert (
+        shown
+        == [timezone.localtime(chunks[0].committed_at).strftime("%Y-%m-%d %H:%M:%S")] * 4
+        + [timezone.localtime(chunks[1].committed_at).strftime("%Y-%m-%d %H:%M:%S")] * 3
+    )
+    csv_text = b"".join(
+        client.get(reverse("bulkops:operation-items-csv", args=[operation.pk])).streaming_content
+    ).decode()
+    assert csv_text.count(chunks[0].committed_at.isoformat()) == 4
+
+    # A retry: the first run's done rows keep their chunk's time.
+    BulkOperationItem.objects.filter(operation=operation, target_id=accounts[6].pk).update(
+        outcome=Outcome.FAILED, reason="boom"
+    )
+    BulkOperation.objects.filter(pk=operation.pk).update(failed=1, succeeded=6, status="failed")
+    operation.refresh_from_db()
+    Account.objects.filter(pk=accounts[6].pk).update(stage="not_set")
+    services.retry_failed(user=supervisor, operation=operation)
+    first = BulkOperationItem.objects.get(operation=operation, target_id=accounts[0].pk)
+    assert (first.outcome, first.processed_at) == (Outcome.DONE, chunks[0].committed_at)
