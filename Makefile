@@ -39,6 +39,7 @@ browser:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 test: $(STAMP) browser lint
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null

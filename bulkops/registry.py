@@ -99,7 +99,7 @@ class BulkAction:
       ``Outcomes``. It runs inside the chunk's transaction; raising rolls the
       chunk back and the engine reports its rows failed with the reason.
     * ``snapshot(operation, queryset)``: optional; by default every selected
-      account becomes an item.
+      row becomes an item.
     """
 
     key: str = ""
@@ -179,10 +179,11 @@ class BulkAction:
         parts += [extension.describe(parameters) for extension in extensions_of(self.key)]
         return "; ".join(part for part in parts if part)
 
-    def snapshot(self, operation: BulkOperation, queryset: QuerySet) -> int:
-        from bulkops.services.engine import snapshot_items
-
-        return snapshot_items(operation, queryset)
+    def snapshot(self, operation: BulkOperation, queryset: QuerySet) -> int | None:
+        """Make the operation's items (``bulkops.services.snapshot_items``)
+        and return how many; None lets the engine make one item per selected
+        row."""
+        return None
 
     def preview_context(self, form: forms.Form, *, user, selection) -> dict[str, Any]:
         """What ``preview_template`` shows (rows to check, totals, warnings)."""

@@ -260,7 +260,8 @@ def start_operation(
                 seed=random.SystemRandom().randrange(2**31),
                 run_at=action.run_at(parameters),
             )
-            operation.total = action.snapshot(operation, queryset)
+            total = action.snapshot(operation, queryset)
+            operation.total = snapshot_items(operation, queryset) if total is None else total
             if operation.total == 0:
                 raise OperationRefused(f"None of the selected {noun} would be changed.")
             refuse_if_overlapping(operation, then="try again")
