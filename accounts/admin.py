@@ -2,12 +2,21 @@
 scoped to the admin's company; platform superusers see everything. Every
 change saved here is audited (``bulkops.admin.AuditedAdmin``).
 
+Configuration (statuses, flags, custom fields, file types, note types,
+clients, portfolios, creditors, agencies; ``ConfigurationAdmin``) is the
+platform's defaults plus each company's own. A company's Admin sees the
+defaults read-only and its own rows editable, creates rows only in its own
+company, and never sees another company's; the platform operator manages
+the defaults and everything else. A sidebar filter lists only what the
+admin's own rows refer to.
+
 A company's Admin manages its own company's users, and only within the
 product's roles: it never sees a superuser or another company's user, cannot
 grant superuser status or individual permissions, cannot put a user in a
 group other than the roles, and cannot move a user to another company.
 """
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
@@ -18,12 +27,37 @@ from django.urls import reverse
 
 from accounts import models
 from accounts.roles import ADMIN, ROLES
-from accounts.selectors import accounts_visible_to
+from accounts.selectors import (
+    accounts_visible_to,
+    company_users,
+    configuration_clashes,
+    configuration_visible_to,
+)
 from bulkops.admin import CHANGED_SECRET, AuditedAdmin
 from bulkops.services import record_audit_event
 
 
-class CompanyScopedAdmin(AuditedAdmin, admin.ModelAdmin):
+class TenantListFilters:
+    """Mix into a ``ModelAdmin`` whose queryset is scoped to the admin's
+    company (and the defaults): a sidebar filter lists only what the rows it
+    may see refer to, never another company's names."""
+
+    def get_list_filter(self, request):
+        if request.user.is_superuser:
+            return self.list_filter
+        return [
+            (name, admin.RelatedOnlyFieldListFilter) if self._is_relation(name) else name
+            for name in self.list_filter
+            if name != "company"
+        ]
+
+    def _is_relation(self, name) -> bool:
+        if not isinstance(name, str) or "__" in name:
+            return False
+        return self.model._meta.get_field(name).is_relation
+
+
+class CompanyScopedAdmin(TenantListFilters, AuditedAdmin, admin.ModelAdmin):
     """Shows only the rows of the admin's own company."""
 
     company_field = "company"
@@ -43,22 +77,6 @@ class CompanyScopedAdmin(AuditedAdmin, admin.ModelAdmin):
                     company_id=request.user.company_id
                 )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def get_list_filter(self, request):
-        """A sidebar filter lists only what the admin's own rows refer to:
-        never another company's names."""
-        if request.user.is_superuser:
-            return self.list_filter
-        return [
-            (name, admin.RelatedOnlyFieldListFilter) if self._is_relation(name) else name
-            for name in self.list_filter
-            if name != "company"
-        ]
-
-    def _is_relation(self, name) -> bool:
-        if not isinstance(name, str) or "__" in name:
-            return False
-        return self.model._meta.get_field(name).is_relation
 
 
 @admin.register(models.Company)
@@ -190,14 +208,178 @@ class GroupAdmin(AuditedAdmin, DjangoGroupAdmin):
         return queryset
 
 
+# --- configuration: platform defaults and each company's own -------------------------
+
+
+class ConfigurationForm(forms.ModelForm):
+    """Refuses a name (code, key) that a row offered alongside this one has
+    already: among the defaults, among one company's own rows, and, what no
+    database constraint can say, between a company's own row and the
+    defaults it is offered with."""
+
+    admin_user = None  # set by ConfigurationAdmin.get_form
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        user = self.admin_user
+        if self.instance.pk is None and user is not None and not user.is_superuser:
+            # A company's Admin makes rows of its own company, whatever it posts.
+            self.instance.company_id = user.company_id
+
+    def clean(self):
+        cleaned = super().clean()
+        if "company" in self.fields:
+            if "company" in self.errors:
+                return cleaned
+            company = cleaned.get("company")
+        else:
+            company = self.instance.company
+        model = self._meta.model
+        values = {
+            name: cleaned.get(name) if name in self.fields else getattr(self.instance, name, None)
+            for groups in models.CONFIGURATION_UNIQUE[model]
+            for name in groups
+        }
+        clashes = configuration_clashes(
+            model,
+            company_id=company.pk if company else None,
+            values=values,
+            exclude_pk=self.instance.pk,
+        )
+        for fields, clash in clashes:
+            if fields[-1] in self.fields and fields[-1] not in self.errors:
+                self.add_error(fields[-1], self._clash_message(model, fields, company, clash))
+        return cleaned
+
+    @staticmethod
+    def _clash_message(model, fields, company, clash) -> str:
+        opts = model._meta
+        thing = opts.verbose_name
+        if len(fields) > 1:  # a portfolio's name is unique for its client
+            thing += " of this " + opts.get_field(fields[0]).verbose_name
+        label = opts.get_field(fields[-1]).verbose_name
+        if company is None and clash.company_id is None:
+            return f"A platform default {thing} has this {label} already."
+        if company is None:
+            return (
+                f"{clash.company} has its own {thing} with this {label}, and a default "
+                "would be offered alongside it. Choose another."
+            )
+        if clash.company_id is None:
+            return (
+                f"A platform default {thing} has this {label}, and {company} is offered "
+                f"the defaults already. Choose another {label}."
+            )
+        return f"{company} has its own {thing} with this {label} already."
+
+
+class ConfigurationAdmin(TenantListFilters, AuditedAdmin, admin.ModelAdmin):
+    """A configuration model: the platform's defaults (no company) and each
+    company's own rows. A company's Admin sees the defaults (read-only) and
+    its own (editable), adds rows to its own company only, and picks foreign
+    keys among what its company is offered. A row's company is set when it
+    is made: moving a row would leave accounts of other companies on a row
+    they are no longer offered."""
+
+    form = ConfigurationForm
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset & configuration_visible_to(request.user, self.model)
+
+    def _is_own(self, request, obj) -> bool:
+        company_id = request.user.company_id
+        return company_id is not None and obj.company_id == company_id
+
+    def has_add_permission(self, request):
+        allowed = super().has_add_permission(request)
+        return allowed and (request.user.is_superuser or request.user.company_id is not None)
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        if not allowed or obj is None or request.user.is_superuser:
+            return allowed
+        return self._is_own(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        if not allowed or obj is None or request.user.is_superuser:
+            return allowed
+        return self._is_own(request, obj)
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if not request.user.is_superuser:
+            exclude.append("company")
+        return exclude
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and request.user.is_superuser:
+            readonly.append("company")
+        return readonly
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.admin_user = request.user  # a new class each call
+        return form
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        related = db_field.related_model
+        if not request.user.is_superuser and related in models.CONFIGURATION_UNIQUE:
+            kwargs["queryset"] = configuration_visible_to(request.user, related)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser and not change:
+            obj.company_id = request.user.company_id
+        super().save_model(request, obj, form, change)
+
+    def extra_audit_changes(self, request, obj, form, change):
+        """A company's Admin's new row records whose it is (the form has no
+        company field to record it)."""
+        if change or "company" in form.changed_data or obj.company_id is None:
+            return {}
+        return {"company": (None, str(obj.company))}
+
+    def get_list_display(self, request):
+        return [*super().get_list_display(request), "owner"]
+
+    def get_list_select_related(self, request):
+        related = super().get_list_select_related(request)
+        if related is True:
+            return True
+        return [*(related or []), "company"]
+
+    def get_list_filter(self, request):
+        if request.user.is_superuser:
+            return [*self.list_filter, "company"]
+        return super().get_list_filter(request)
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        if not request.user.is_superuser:
+            # The list's editable columns would reach the defaults (Django
+            # checks the model's change permission there, not each row's):
+            # a company's Admin edits a row on its own page.
+            changelist.list_editable = ()
+        return changelist
+
+    @admin.display(description="Company", ordering="company__name")
+    def owner(self, obj):
+        return obj.company.name if obj.company_id else "Platform default"
+
+
 @admin.register(models.Client)
-class ClientAdmin(AuditedAdmin, admin.ModelAdmin):
+class ClientAdmin(ConfigurationAdmin):
     list_display = ["name", "code"]
     search_fields = ["name", "code"]
 
 
 @admin.register(models.Portfolio)
-class PortfolioAdmin(AuditedAdmin, admin.ModelAdmin):
+class PortfolioAdmin(ConfigurationAdmin):
     list_display = ["name", "client", "purchased_on"]
     list_filter = ["client"]
     search_fields = ["name", "client__name"]
@@ -205,20 +387,20 @@ class PortfolioAdmin(AuditedAdmin, admin.ModelAdmin):
 
 
 @admin.register(models.Creditor)
-class CreditorAdmin(AuditedAdmin, admin.ModelAdmin):
+class CreditorAdmin(ConfigurationAdmin):
     list_display = ["name"]
     search_fields = ["name"]
 
 
 @admin.register(models.Agency)
-class AgencyAdmin(AuditedAdmin, admin.ModelAdmin):
+class AgencyAdmin(ConfigurationAdmin):
     list_display = ["name", "code", "contact_email", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["name", "code"]
 
 
 @admin.register(models.AccountStatus)
-class AccountStatusAdmin(AuditedAdmin, admin.ModelAdmin):
+class AccountStatusAdmin(ConfigurationAdmin):
     list_display = ["name", "category", "is_active", "sort_order"]
     list_filter = ["category", "is_active"]
     list_editable = ["sort_order"]
@@ -226,14 +408,14 @@ class AccountStatusAdmin(AuditedAdmin, admin.ModelAdmin):
 
 
 @admin.register(models.Flag)
-class FlagAdmin(AuditedAdmin, admin.ModelAdmin):
+class FlagAdmin(ConfigurationAdmin):
     list_display = ["name", "description", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["name"]
 
 
 @admin.register(models.CustomField)
-class CustomFieldAdmin(AuditedAdmin, admin.ModelAdmin):
+class CustomFieldAdmin(ConfigurationAdmin):
     list_display = ["name", "key", "field_type", "is_active"]
     list_filter = ["field_type", "is_active"]
     search_fields = ["name", "key"]
@@ -241,15 +423,33 @@ class CustomFieldAdmin(AuditedAdmin, admin.ModelAdmin):
 
 
 @admin.register(models.FileType)
-class FileTypeAdmin(AuditedAdmin, admin.ModelAdmin):
+class FileTypeAdmin(ConfigurationAdmin):
     search_fields = ["name"]
 
 
 @admin.register(models.NoteType)
-class NoteTypeAdmin(AuditedAdmin, admin.ModelAdmin):
+class NoteTypeAdmin(ConfigurationAdmin):
     list_display = ["name", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["name"]
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+def _offered(choices):
+    """A sidebar filter of a relation listing ``choices(user)``: what the
+    admin's company is offered, without reading the accounts to find out."""
+
+    class OfferedFilter(admin.RelatedFieldListFilter):
+        def field_choices(self, field, request, model_admin):
+            ordering = self.field_admin_ordering(field, request, model_admin)
+            offered = choices(request.user).values("pk")
+            return field.get_choices(
+                include_blank=False, limit_choices_to={"pk__in": offered}, ordering=ordering
+            )
+
+    return OfferedFilter
 
 
 @admin.register(models.Account)
@@ -278,9 +478,20 @@ class AccountAdmin(admin.ModelAdmin):
     ]
     raw_id_fields = ["debtor", "assigned_to", "created_by"]
     show_full_result_count = False
+    # What a company's Admin is offered in the sidebar: its statuses and
+    # clients (the defaults and its own) and its users, never another's.
+    company_list_filter = [
+        ("status", _offered(lambda user: configuration_visible_to(user, models.AccountStatus))),
+        "stage",
+        ("client", _offered(lambda user: configuration_visible_to(user, models.Client))),
+        ("assigned_to", _offered(lambda user: company_users(user, active_only=False))),
+    ]
 
     def get_queryset(self, request):
         return accounts_visible_to(request.user).select_related(*self.list_select_related)
+
+    def get_list_filter(self, request):
+        return self.list_filter if request.user.is_superuser else self.company_list_filter
 
     def has_add_permission(self, request):
         return False

@@ -31,6 +31,7 @@ from accounts.models import (
     User,
 )
 from accounts.roles import COLLECTOR
+from accounts.selectors import accounts_visible_to, configuration_visible_to
 from accounts.states import STATE_CHOICES
 from common.filters import (
     AmountFilter,
@@ -47,6 +48,16 @@ NAME_SEARCH_PREFETCH = 20_000
 MAX_DAYS_SINCE_DEFAULT = 36_500
 _FILE_NUMBER = re.compile(r"^[Ff]\d+$")
 _DIGITS = re.compile(r"\D")
+
+# The filters that offer configuration rows, and their model.
+CONFIGURATION_FILTERS = {
+    "client": Client,
+    "portfolio": Portfolio,
+    "creditor": Creditor,
+    "status": AccountStatus,
+    "flags_any": Flag,
+    "flags_none": Flag,
+}
 
 
 class RangeForm(forms.Form):
@@ -144,13 +155,19 @@ class AccountFilter(django_filters.FilterSet):
         ]
         self.filters["assigned_to"].extra["choices"] = self.collector_choices
         self.filters["office"].queryset = offices
+        if user is not None:
+            # The defaults and the user's company's own: an id of another
+            # company's row is an unknown choice, ignored with a notice.
+            for name, model in CONFIGURATION_FILTERS.items():
+                queryset = configuration_visible_to(user, model)
+                if model is Portfolio:
+                    queryset = queryset.select_related("client")
+                self.filters[name].queryset = queryset
 
     @classmethod
     def for_user(cls, user, data) -> AccountFilter:
         """The one way to filter accounts: ``data`` (a query string's dict)
         applied to exactly the accounts ``user`` may see."""
-        from accounts.selectors import accounts_visible_to
-
         return cls(data, queryset=accounts_visible_to(user), user=user)
 
     # --- filter methods ---------------------------------------------------------

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.timezone import now
 
@@ -82,39 +83,117 @@ class User(AbstractUser):
         return role_of(self)
 
 
+# --- configuration: platform defaults and each company's own ------------------------
+#
+# Statuses, flags, custom fields, file types, note types, clients, portfolios,
+# creditors and agencies are each either a platform default (no company: every
+# company is offered it, only platform operators change it) or one company's
+# own (offered to that company only). ``accounts.selectors.configuration_visible_to``
+# is the one read of what a user is offered.
+#
+# A name (code, key) is unique among the defaults and among one company's own
+# rows: two partial unique constraints. That a company's own row does not take
+# the name of a default it is offered alongside spans both sets, which no
+# constraint expresses: the admin's form refuses it (``CONFIGURATION_UNIQUE``).
+
+
+def _owner_company(related_name: str):
+    """The company a configuration row belongs to; empty for a platform
+    default. PROTECT: like its offices, users and accounts, a company's own
+    configuration is never deleted as a side effect of deleting the company
+    (accounts and the audit trail name these rows; a company is deactivated,
+    not deleted)."""
+    return models.ForeignKey(
+        Company,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name=related_name,
+        # Every lookup by company is served by the (company, ...) partial
+        # unique index of the same table.
+        db_index=False,
+        help_text="Empty for a platform default, offered to every company.",
+    )
+
+
+def _unique_per_company(prefix: str, *fields: str, message: str) -> list:
+    """``fields`` unique among the defaults, and among each company's own rows."""
+    suffix = "_".join(fields)
+    return [
+        models.UniqueConstraint(
+            fields=list(fields),
+            condition=models.Q(company__isnull=True),
+            name=f"{prefix}_default_{suffix}_uniq",
+            violation_error_message=message,
+        ),
+        models.UniqueConstraint(
+            fields=["company", *fields],
+            condition=models.Q(company__isnull=False),
+            name=f"{prefix}_own_{suffix}_uniq",
+            violation_error_message=message,
+        ),
+    ]
+
+
 class Client(models.Model):
-    name = models.CharField(max_length=200, unique=True)
-    code = models.CharField(max_length=20, unique=True)
+    company = _owner_company("own_clients")
+    name = models.CharField(max_length=200)
+    code = models.CharField(max_length=20)
 
     class Meta:
         ordering = ["name"]
-
-    def __str__(self):
-        return self.name
-
-
-class Portfolio(models.Model):
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="portfolios")
-    name = models.CharField(max_length=200)
-    purchased_on = models.DateField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["client__name", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["client", "name"], name="portfolio_unique_name"),
+            *_unique_per_company("client", "name", message="A client with this name exists."),
+            *_unique_per_company("client", "code", message="A client with this code exists."),
         ]
 
     def __str__(self):
         return self.name
 
 
+class Portfolio(models.Model):
+    """A batch of a client's debt. Its own ``company`` (a company may buy a
+    portfolio from a platform-default client), kept consistent with the
+    client's: a company's own client has only that company's portfolios, so
+    no one is offered a portfolio of a client they cannot see."""
+
+    company = _owner_company("own_portfolios")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="portfolios")
+    name = models.CharField(max_length=200)
+    purchased_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["client__name", "name"]
+        constraints = _unique_per_company(
+            "portfolio", "client", "name", message="This client has a portfolio of this name."
+        )
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        super().clean()
+        client_company = self.client.company_id if self.client_id else None
+        if client_company is not None and self.company_id != client_company:
+            raise ValidationError(
+                {
+                    "client": "This client belongs to one company: only that company's "
+                    "portfolios can be of it."
+                }
+            )
+
+
 class Creditor(models.Model):
     """The original creditor of a debt."""
 
-    name = models.CharField(max_length=200, unique=True)
+    company = _owner_company("own_creditors")
+    name = models.CharField(max_length=200)
 
     class Meta:
         ordering = ["name"]
+        constraints = _unique_per_company(
+            "creditor", "name", message="A creditor with this name exists."
+        )
 
     def __str__(self):
         return self.name
@@ -123,14 +202,19 @@ class Creditor(models.Model):
 class Agency(models.Model):
     """A collection agency (DCA / ARM) accounts can be placed with."""
 
-    name = models.CharField(max_length=200, unique=True)
-    code = models.CharField(max_length=20, unique=True)
+    company = _owner_company("own_agencies")
+    name = models.CharField(max_length=200)
+    code = models.CharField(max_length=20)
     contact_email = models.EmailField(blank=True)
     is_active = models.BooleanField(default=True)
 
     class Meta:
         verbose_name_plural = "agencies"
         ordering = ["name"]
+        constraints = [
+            *_unique_per_company("agency", "name", message="An agency with this name exists."),
+            *_unique_per_company("agency", "code", message="An agency with this code exists."),
+        ]
 
     def __str__(self):
         return self.name
@@ -146,7 +230,8 @@ class AccountStatus(models.Model):
         TERMINATED = "terminated", "Terminated"
         CLOSED = "closed", "Closed"
 
-    name = models.CharField(max_length=100, unique=True)
+    company = _owner_company("own_statuses")
+    name = models.CharField(max_length=100)
     category = models.CharField(max_length=20, choices=Category.choices)
     is_active = models.BooleanField(
         default=True, help_text="Inactive statuses stay on accounts but cannot be chosen."
@@ -156,6 +241,9 @@ class AccountStatus(models.Model):
     class Meta:
         verbose_name_plural = "account statuses"
         ordering = ["sort_order", "name"]
+        constraints = _unique_per_company(
+            "status", "name", message="A status with this name exists."
+        )
 
     def __str__(self):
         return self.name
@@ -164,12 +252,14 @@ class AccountStatus(models.Model):
 class Flag(models.Model):
     """An admin-defined generic flag; only active flags can be added."""
 
-    name = models.CharField(max_length=100, unique=True)
+    company = _owner_company("own_flags")
+    name = models.CharField(max_length=100)
     description = models.CharField(max_length=255, blank=True)
     is_active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = _unique_per_company("flag", "name", message="A flag with this name exists.")
 
     def __str__(self):
         return self.name
@@ -185,14 +275,23 @@ class CustomField(models.Model):
         BOOLEAN = "boolean", "Yes / No"
         CHOICE = "choice", "Choice"
 
-    name = models.CharField(max_length=100, unique=True)
-    key = models.SlugField(max_length=50, unique=True)
+    company = _owner_company("own_custom_fields")
+    name = models.CharField(max_length=100)
+    key = models.SlugField(max_length=50)
     field_type = models.CharField(max_length=10, choices=FieldType.choices, default="text")
     choices = models.TextField(blank=True, help_text="For choice fields: one option per line.")
     is_active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            *_unique_per_company(
+                "customfield", "name", message="A custom field with this name exists."
+            ),
+            *_unique_per_company(
+                "customfield", "key", message="A custom field with this key exists."
+            ),
+        ]
 
     def __str__(self):
         return self.name
@@ -203,10 +302,14 @@ class CustomField(models.Model):
 
 
 class FileType(models.Model):
-    name = models.CharField(max_length=100, unique=True)
+    company = _owner_company("own_file_types")
+    name = models.CharField(max_length=100)
 
     class Meta:
         ordering = ["name"]
+        constraints = _unique_per_company(
+            "filetype", "name", message="A file type with this name exists."
+        )
 
     def __str__(self):
         return self.name
@@ -479,11 +582,15 @@ class CustomFieldValue(models.Model):
 
 
 class NoteType(models.Model):
-    name = models.CharField(max_length=100, unique=True)
+    company = _owner_company("own_note_types")
+    name = models.CharField(max_length=100)
     is_active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = _unique_per_company(
+            "notetype", "name", message="A note type with this name exists."
+        )
 
     def __str__(self):
         return self.name
@@ -561,3 +668,18 @@ class SavedList(models.Model):
 
     def __str__(self):
         return self.name
+
+
+# The configuration models, each with the fields whose values must differ
+# among the rows one company is offered together (the defaults and its own).
+CONFIGURATION_UNIQUE: dict[type[models.Model], tuple[tuple[str, ...], ...]] = {
+    AccountStatus: (("name",),),
+    Flag: (("name",),),
+    CustomField: (("name",), ("key",)),
+    FileType: (("name",),),
+    NoteType: (("name",),),
+    Client: (("name",), ("code",)),
+    Portfolio: (("client", "name"),),
+    Creditor: (("name",),),
+    Agency: (("name",), ("code",)),
+}

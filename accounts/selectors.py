@@ -3,10 +3,17 @@ starts from ``accounts_visible_to``: the one place tenant scoping lives."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from accounts.masking import mask_account_number, mask_email, mask_phone
-from accounts.models import Account, AccountAccess, GridPreference, SavedList, User
+from accounts.models import (
+    CONFIGURATION_UNIQUE,
+    Account,
+    AccountAccess,
+    GridPreference,
+    SavedList,
+    User,
+)
 from accounts.roles import COLLECTOR
 
 
@@ -53,9 +60,51 @@ def configuration_visible_to(user, model) -> QuerySet:
     """The rows of a configuration model (statuses, flags, custom fields,
     file types, note types, clients, portfolios, creditors, agencies) that
     ``user`` may see and pick: the platform's defaults plus their company's
-    own. Every dialog, filter and export column of configuration reads
-    through here."""
-    return model.objects.all()
+    own. The platform operator (superuser) sees every company's; a user of
+    no company, the defaults only. Every dialog, filter and export column of
+    configuration reads through here (inactive rows included: callers that
+    offer a choice add ``is_active=True``)."""
+    if model not in CONFIGURATION_UNIQUE:
+        raise ValueError(f"{model.__name__} is not a configuration model.")
+    if user is None or not user.is_authenticated:
+        return model.objects.none()
+    if user.is_superuser:
+        return model.objects.all()
+    return model.objects.filter(_configuration_scope(user.company_id))
+
+
+def configuration_usable_by(user, row) -> bool:
+    """Whether ``user`` may pick ``row`` (of a configuration model): the same
+    rule as ``configuration_visible_to``, for a row already fetched."""
+    if user is None or not user.is_authenticated:
+        return False
+    return user.is_superuser or row.company_id is None or row.company_id == user.company_id
+
+
+def configuration_clashes(model, *, company_id: int | None, values: dict, exclude_pk=None):
+    """For each group of fields that must differ among the rows a company is
+    offered together (``CONFIGURATION_UNIQUE``), the first row whose values
+    equal ``values`` and that would be offered alongside a row of
+    ``company_id`` (None: a default, offered alongside every company's
+    rows). Yields (fields, clashing row)."""
+    scope = Q() if company_id is None else _configuration_scope(company_id)
+    for fields in CONFIGURATION_UNIQUE[model]:
+        if any(values.get(name) in (None, "") for name in fields):
+            continue
+        same = model.objects.filter(scope, **{name: values[name] for name in fields})
+        if exclude_pk is not None:
+            same = same.exclude(pk=exclude_pk)
+        # A default first: it is what the message names.
+        first = (F("company_id").asc(nulls_first=True), "pk")
+        clash = same.select_related("company").order_by(*first).first()
+        if clash is not None:
+            yield fields, clash
+
+
+def _configuration_scope(company_id: int | None) -> Q:
+    if company_id is None:
+        return Q(company__isnull=True)
+    return Q(company__isnull=True) | Q(company_id=company_id)
 
 
 def describe_accounts(account_ids: list[int]) -> dict[int, tuple[str, str]]:

@@ -54,9 +54,11 @@ def assign_accounts(*, actor, account_ids: list[int], collector, bulk_operation=
 def change_status(*, actor, account_ids: list[int], status, bulk_operation=None) -> Outcomes:
     """Give the accounts ``status``. Terminated accounts and those already in
     it are skipped; an account entering a default status gets today as its
-    default date (once: a date already set stays)."""
+    default date (once: a date already set stays). A company's own status
+    goes only on that company's accounts: any other (one granted to the
+    company, say) fails."""
     outcomes = Outcomes()
-    # The database classifies the accounts: only those to skip come back to
+    # The database classifies the accounts: only those left alone come back to
     # Python; the audit and the change are statements over the rest, so a
     # chunk costs the same few statements whatever its size.
     terminated_statuses = list(
@@ -66,17 +68,23 @@ def change_status(*, actor, account_ids: list[int], status, bulk_operation=None)
     )
     chunk = Account.objects.filter(pk__any=list(account_ids))
     is_terminated = Q(status_id__in=terminated_statuses) | Q(terminated_on__isnull=False)
-    terminated, already = [], []
-    for pk, status_id, terminated_on in chunk.filter(
-        is_terminated | Q(status_id=status.pk)
-    ).values_list("pk", "status_id", "terminated_on"):
-        if terminated_on is not None or status_id in terminated_statuses:
+    left_alone = is_terminated | Q(status_id=status.pk)
+    if status.company_id is not None:  # a default (the usual case) adds nothing
+        left_alone |= ~Q(company_id=status.company_id)
+    refused, terminated, already = [], [], []
+    for pk, company_id, status_id, terminated_on in chunk.filter(left_alone).values_list(
+        "pk", "company_id", "status_id", "terminated_on"
+    ):
+        if status.company_id is not None and company_id != status.company_id:
+            refused.append(pk)
+        elif terminated_on is not None or status_id in terminated_statuses:
             terminated.append(pk)
         else:
             already.append(pk)
+    outcomes.fail(refused, f"{status.name} is another company's status")
     outcomes.skip(terminated, "Account is terminated")
     outcomes.skip(already, f"Already {status.name}")
-    changing = chunk.exclude(is_terminated | Q(status_id=status.pk))
+    changing = chunk.exclude(left_alone)
     if status.category == AccountStatus.Category.DEFAULT:
         today = timezone.localdate()  # the day the accounts enter default
         entering_default = changing.filter(default_date__isnull=True)
@@ -138,9 +146,19 @@ def change_flags(
 ) -> Outcomes:
     """Add the flags ``add`` and remove those of ``remove_ids``, recording
     each account's flags before and after; accounts whose flags are already
-    as asked are skipped."""
+    as asked are skipped. A company's own flag goes only on that company's
+    accounts: any other account fails and keeps its flags."""
     outcomes = Outcomes()
     ids = list(account_ids)
+    for company_id, own in _by_owner(add).items():
+        refused = set(
+            Account.objects.filter(pk__any=ids)
+            .exclude(company_id=company_id)
+            .values_list("pk", flat=True)
+        )
+        listed = ", ".join(sorted(f.name for f in own))
+        outcomes.fail(refused, f"{listed}: another company's flag")
+        ids = [pk for pk in ids if pk not in refused]
     names = dict(Flag.objects.values_list("pk", "name"))
     before: dict[int, set[int]] = defaultdict(set)
     for account_id, flag_id in AccountFlag.objects.filter(account_id__any=ids).values_list(
@@ -175,6 +193,15 @@ def change_flags(
     )
     outcomes.skip(unchanged, "Flags already as requested")
     return outcomes
+
+
+def _by_owner(rows) -> dict[int, list]:
+    """Company-own configuration rows by their company (defaults left out)."""
+    owned = defaultdict(list)
+    for row in rows:
+        if row.company_id is not None:
+            owned[row.company_id].append(row)
+    return owned
 
 
 def save_grid_columns(*, user, columns: list[str]) -> GridPreference:

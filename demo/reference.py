@@ -1,7 +1,11 @@
 """The reference rows of the demo: companies, offices, users with their roles,
 clients and portfolios, creditors, statuses, flags, custom fields, file and
 note types, agencies. Created through the ORM (a few dozen rows); the bulk
-generators draw the ids they need from the ``ReferenceData`` returned."""
+generators draw the ids they need from the ``ReferenceData`` returned.
+
+The configuration is the platform's defaults, which the bulk generators draw
+from; each company also has a status and a flag of its own (created last,
+and never in ``ReferenceData``: the generated rows stay the same)."""
 
 from __future__ import annotations
 
@@ -90,6 +94,15 @@ CREDITORS = [
 FILE_TYPES = ["Consumer", "Commercial", "Medical", "Student Loan"]
 NOTE_TYPES = ["General", "Call", "Dispute", "Payment Arrangement", "Skip Trace"]
 AGENCIES = [("Apex Recovery Partners", "APX"), ("Lone Star ARM", "LSA")]
+# A company's own configuration, by username prefix: statuses (name,
+# category) and flags only that company is offered.
+COMPANY_CONFIGURATION = {
+    "northwind": {"statuses": [("Callback Scheduled", "active")], "flags": ["Northwind Priority"]},
+    "harbor": {
+        "statuses": [("Member Hardship Review", "active")],
+        "flags": ["Credit Union Member"],
+    },
+}
 
 
 @dataclass
@@ -140,6 +153,7 @@ def create_reference_data() -> ReferenceData:
         m.Agency.objects.create(
             name=agency_name, code=code, contact_email=f"placements@{code.lower()}.example.com"
         )
+    _create_company_configuration(staff.companies, first_sort_order=len(STATUSES))
     return ReferenceData(
         companies=staff.companies,
         offices=staff.offices,
@@ -234,3 +248,19 @@ def _create_flags() -> list[int]:
         if active:
             flags.append(flag.pk)
     return flags
+
+
+def _create_company_configuration(companies: list[int], *, first_sort_order: int) -> None:
+    """Each company's own statuses and flags, after every default."""
+    sort_order = itertools.count(first_sort_order)
+    for company_id, (_name, _kind, prefix, *_rest) in zip(companies, COMPANIES, strict=True):
+        own = COMPANY_CONFIGURATION.get(prefix, {})
+        for status_name, category in own.get("statuses", []):
+            m.AccountStatus.objects.create(
+                company_id=company_id,
+                name=status_name,
+                category=category,
+                sort_order=next(sort_order),
+            )
+        for flag_name in own.get("flags", []):
+            m.Flag.objects.create(company_id=company_id, name=flag_name)

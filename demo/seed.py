@@ -58,7 +58,6 @@ DEMO_TABLES_IN_DELETE_ORDER = [
     "accounts.Debtor",
     "accounts.User",
     "accounts.Office",
-    "accounts.Company",
     "accounts.Portfolio",
     "accounts.Client",
     "accounts.Creditor",
@@ -68,6 +67,7 @@ DEMO_TABLES_IN_DELETE_ORDER = [
     "accounts.CustomField",
     "accounts.FileType",
     "accounts.NoteType",
+    "accounts.Company",  # after its configuration, which refers to it
 ]
 
 

@@ -101,10 +101,13 @@ class CreditorFactory(DjangoModelFactory):
 
 
 class AccountStatusFactory(DjangoModelFactory):
+    """A platform default status unless ``company`` is given."""
+
     class Meta:
         model = AccountStatus
-        django_get_or_create = ("name",)
+        django_get_or_create = ("name", "company")
 
+    company = None
     name = factory.Sequence(lambda n: f"Status {n}")
     category = AccountStatus.Category.ACTIVE
     is_active = True

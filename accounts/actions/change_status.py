@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from django import forms
 
-from accounts import services
+from accounts import selectors, services
 from accounts.models import AccountStatus
 from bulkops.registry import BulkAction, Outcomes, register
+
+NOT_YOURS = "The status is another company's: not one the operation's creator may use."
 
 
 class ChangeStatusForm(forms.Form):
     status = forms.ModelChoiceField(
         label="New status",
-        queryset=AccountStatus.objects.filter(is_active=True),
+        queryset=AccountStatus.objects.none(),
         error_messages={
             "invalid_choice": "That status is no longer available (it may have been "
             "deactivated). Pick another."
@@ -22,6 +24,10 @@ class ChangeStatusForm(forms.Form):
 
     def __init__(self, *args, user, selected_count=None, **kwargs):
         super().__init__(*args, **kwargs)
+        # The defaults and the user's company's own statuses.
+        self.fields["status"].queryset = selectors.configuration_visible_to(
+            user, AccountStatus
+        ).filter(is_active=True)
 
 
 @register
@@ -48,6 +54,8 @@ class ChangeStatusTo(BulkAction):
         status = AccountStatus.objects.filter(pk=operation.parameters["status"]).first()
         if status is None or not status.is_active:
             return Outcomes.all_failed(ids, "The status was deactivated after confirming.")
+        if not selectors.configuration_usable_by(operation.created_by, status):
+            return Outcomes.all_failed(ids, NOT_YOURS)
         return services.change_status(
             actor=operation.created_by, account_ids=ids, status=status, bulk_operation=operation
         )

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 from django import forms
 
-from accounts import services
+from accounts import selectors, services
 from accounts.models import Flag
 from bulkops.registry import BulkAction, Outcomes, register
+
+NOT_YOURS = "A flag is another company's: not one the operation's creator may use."
 
 
 class FlagsForm(forms.Form):
     add = forms.ModelMultipleChoiceField(
         label="Flags to add",
-        queryset=Flag.objects.filter(is_active=True),
+        queryset=Flag.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
         error_messages={"invalid_choice": "A flag to add is no longer active. Pick again."},
     )
     remove = forms.ModelMultipleChoiceField(
         label="Flags to remove",
-        queryset=Flag.objects.all(),
+        queryset=Flag.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
 
     def __init__(self, *args, user, selected_count=None, **kwargs):
         super().__init__(*args, **kwargs)
+        # The defaults and the user's company's own flags.
+        flags = selectors.configuration_visible_to(user, Flag)
+        self.fields["add"].queryset = flags.filter(is_active=True)
+        self.fields["remove"].queryset = flags
 
     def clean(self):
         cleaned = super().clean()
@@ -71,6 +77,9 @@ class AddRemoveFlags(BulkAction):
         add = list(Flag.objects.filter(pk__in=operation.parameters["add"], is_active=True))
         if len(add) != len(operation.parameters["add"]):
             return Outcomes.all_failed(ids, "A flag to add was deactivated after confirming.")
+        named = [*add, *Flag.objects.filter(pk__in=operation.parameters["remove"])]
+        if not all(selectors.configuration_usable_by(operation.created_by, f) for f in named):
+            return Outcomes.all_failed(ids, NOT_YOURS)
         return services.change_flags(
             actor=operation.created_by,
             account_ids=ids,
