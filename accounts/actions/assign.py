@@ -9,7 +9,6 @@ from collections import defaultdict
 from django import forms
 
 from accounts import selectors, services
-from accounts.models import User
 from bulkops.registry import BulkAction, Chunk, Outcomes, register
 from bulkops.services import snapshot_items
 from common.jsonfields import parse_json, whole_number
@@ -120,7 +119,10 @@ class AssignTo(BulkAction):
         for target, account_ids in by_target.items():
             collector = None
             if target:
-                collector = User.objects.filter(pk=int(target), is_active=True).first()
+                # Still one of the confirming user's company's active collectors.
+                collector = (
+                    selectors.collectors_of(operation.created_by).filter(pk=int(target)).first()
+                )
                 if collector is None:
                     outcomes.fail(account_ids, "The collector was deactivated after confirming.")
                     continue

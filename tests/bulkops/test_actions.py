@@ -658,3 +658,21 @@ def test_change_status_of_a_chunk_already_in_that_status_skips_all(supervisor, c
         f"Already {statuses['default'].name}"
     }
     assert audit(operation, "account.status_changed") == {}
+
+
+def test_a_collector_moved_to_another_company_after_confirming_fails_their_accounts(
+    supervisor, company, other_company, people
+):
+    alice = people["alice"]
+    accounts = create_accounts(2, company=company)
+    operation = start(
+        supervisor,
+        "assign",
+        accounts,
+        {"assignments": assignments((alice, 2)), "credit_payments": "off"},
+    )
+    User.objects.filter(pk=alice.pk).update(company=other_company)
+    services.run_operation(operation.pk)
+    operation.refresh_from_db()
+    assert operation.failed == 2
+    assert assignees(accounts) == [None, None]
