@@ -19,8 +19,9 @@ MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
 class Company(models.Model):
-    """A tenant: an agency or creditor organisation. Its users see only the
-    accounts granted to it (``AccountAccess``)."""
+    """A tenant: an agency or creditor organisation. Its users see the
+    accounts it owns (``Account.company``) and those other companies granted
+    it (``AccountAccess``); nothing of another company's."""
 
     class Kind(models.TextChoices):
         AGENCY = "agency", "Agency"
