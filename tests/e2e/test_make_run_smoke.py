@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from demo import DEMO_PASSWORD
+from tests.e2e.a11y import assert_accessible
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -142,6 +143,7 @@ def test_make_run_stack_serves_shell_runs_worker_and_stops(running_stack, page):
         assert nav.get_by_text(section, exact=True).count() == 1
     assert page.get_by_test_id("accounts-count").inner_text().replace(",", "").isdigit()
     assert "running" in page.get_by_test_id("worker-status").inner_text()
+    assert_accessible(page, "the home page (demo data)")
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(re.compile(r".*/login/"))
 
