@@ -78,6 +78,25 @@ def test_the_check_finds_and_describes_violations(live_server, page, csp_watch):
     ]
     assert {v["id"] for v in axe_violations(page)} >= {v["id"] for v in excused}
 
+    # A table body is checked on its first five rows (the rest repeat them),
+    # or on every row when asked.
+    page.evaluate("""() => {
+      const body = document.createElement("tbody");
+      for (let i = 0; i < 8; i++) {
+        const row = body.insertRow();
+        row.insertCell().textContent = "row " + i;
+        row.className = "text-body-tertiary";
+      }
+      const table = document.createElement("table");
+      table.append(body);
+      document.querySelector("main").append(table);
+    }""")
+    faint = Known("color-contrast", "#faint", "above")
+    for kwargs, count in (({}, 5), ({"rows": None}, 8)):
+        with pytest.raises(AccessibilityError) as caught:
+            assert_accessible(page, "the page", known=(*everything, faint), **kwargs)
+        assert str(caught.value).startswith(f"axe-core: {count} element(s)"), str(caught.value)
+
     # axe-core ran in a world of its own: nothing of it in the page's.
     assert page.evaluate("typeof window.axe") == "undefined"
     page.context.close()
