@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.forms import BoundField
 from django.http import QueryDict
 
 from accounts import selectors
@@ -19,10 +20,48 @@ PAGE_SIZES = (25, 50, 100, 500)
 DEFAULT_PAGE_SIZE = 50
 DEFAULT_SORT = "file_number"
 
+# The filter form above the grid: the search box, these filters beside it,
+# and every other filter of the FilterSet under "More filters".
+SEARCH_FILTER = "q"
+MAIN_FILTERS = ("client", "portfolio", "stage", "assigned_to")
+
+
+@dataclass
+class FilterGroups:
+    """The grid's filter fields by where the form shows them. ``more_open``:
+    a filter under "More filters" has a value in the request, so the
+    section opens and no active filter is hidden."""
+
+    main: list[BoundField]
+    more: list[BoundField]
+    more_open: bool
+
+
+def filter_groups(filterset: AccountFilter) -> FilterGroups:
+    form = filterset.form
+    main = [form[name] for name in MAIN_FILTERS if name in form.fields]
+    more = [
+        form[name] for name in form.fields if name != SEARCH_FILTER and name not in MAIN_FILTERS
+    ]
+    return FilterGroups(
+        main=main, more=more, more_open=any(_has_value(form, field) for field in more)
+    )
+
+
+def _has_value(form, field: BoundField) -> bool:
+    """Whether the request gave ``field`` a value (valid or not: one the
+    filter ignored is shown with its notice, in the open section)."""
+    if not form.is_bound:
+        return False
+    value = field.field.widget.value_from_datadict(form.data, form.files, field.html_name)
+    values = value if isinstance(value, list | tuple) else [value]
+    return any(v is not None and str(v).strip() != "" for v in values)
+
 
 @dataclass
 class GridState:
     filterset: AccountFilter | None = None
+    filters: FilterGroups | None = None
     table: AccountTable | None = None
     total: int = 0
     selected: int = 0
@@ -114,6 +153,7 @@ def build_grid(user, querydict: QueryDict, *, selection: Selection) -> GridState
 
     filterset = AccountFilter.for_user(user, querydict)
     state.filterset = filterset
+    state.filters = filter_groups(filterset)
     state.notices.extend(filterset.problems)
     matching = filterset.qs
 

@@ -46,7 +46,8 @@ def grid(request):
 @require_POST
 @permission_required("accounts.view_account", raise_exception=True)
 def selection_update(request):
-    """Change the selection: toggle one row, select all matching, or clear.
+    """Change the selection: toggle one row, select all matching, clear, or
+    keep only the rows picked one by one ("With Selected" on a saved list).
     ``state`` carries the grid's query string so the answer matches the page
     the user is looking at."""
     state = QueryDict(request.POST.get("state", ""))
@@ -70,6 +71,12 @@ def selection_update(request):
             selection = selection.select_all()
         elif op == "none":
             selection = selection.clear()
+        elif op == "picked":
+            # A saved list's "With Selected": the rows ticked one by one stay
+            # ticked. After "With List" (every matching row: no single picks
+            # are kept) it starts again from none, to tick rows.
+            if selection.all_matching:
+                selection = selection.clear()
         else:
             raise SelectionError("Unknown selection change.")
     except SelectionError as exc:

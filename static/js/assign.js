@@ -40,6 +40,7 @@
       button.type = "button";
       button.className = "btn btn-link btn-sm p-0";
       button.textContent = "Remove";
+      button.setAttribute("aria-label", "Remove " + entry.name);
       button.dataset.assignRemove = index;
       remove.appendChild(button);
       tr.append(name, count, remove);

@@ -5,6 +5,7 @@ and bad input is ignored with a notice while the valid filters still apply."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -455,3 +456,101 @@ def test_filter_params_are_canonical():
     two = QueryDict("status=2&q=smi&status=1&state=NY&client=&bogus=1")
     assert filter_params(one) == [("q", "smi"), ("state", "NY"), ("status", "2"), ("status", "1")]
     assert filter_params(one) == filter_params(two)
+
+
+# --- "More filters" on the full page ------------------------------------------------------
+
+# One value for each filter under "More filters" (every filter but the search
+# box and the four beside it); ``w`` is the ``world`` fixture.
+MORE_FILTER_VALUES = {
+    "creditor": lambda w: str(w["cr1"].pk),
+    "status": lambda w: str(w["dispute"].pk),
+    "flags_any": lambda w: str(w["vip"].pk),
+    "flags_none": lambda w: str(w["cease"].pk),
+    "state": lambda w: "NY",
+    "office": lambda w: str(w["north"].pk),
+    "balance_min": lambda w: "100",
+    "balance_max": lambda w: "300",
+    "last_worked_after": lambda w: "2025-01-01",
+    "last_worked_before": lambda w: "2025-12-31",
+    "last_payment_after": lambda w: "2025-01-01",
+    "last_payment_before": lambda w: "2025-12-31",
+    "days_since_default_min": lambda w: "5",
+    "days_since_default_max": lambda w: "50",
+    "declined_min": lambda w: "1",
+}
+
+
+def _more_filters(page) -> tuple[bool, str]:
+    """Whether the page's "More filters" section is open, and its markup."""
+    details = re.search(r"<details\b([^>]*)>(.*?)</details>", page.html, re.S)
+    assert details, "no More filters section"
+    return bool(re.search(r"\bopen\b", details.group(1))), details.group(2)
+
+
+def test_more_filters_holds_every_filter_but_the_search_box_and_the_four_beside_it(client, world):
+    from accounts.grid import MAIN_FILTERS, SEARCH_FILTER
+
+    client.force_login(world["collector"])
+    page = get_grid(client, {}, full=True)
+    is_open, more = _more_filters(page)
+    assert not is_open  # no filter at all
+    names = set(AccountFilter.base_filters) - {SEARCH_FILTER, *MAIN_FILTERS}
+    assert names == set(MORE_FILTER_VALUES)
+    form = re.search(r'<form id="filters".*?</form>', page.html, re.S).group(0)
+    for name in AccountFilter.base_filters:
+        in_more = f'name="{name}"' in more
+        assert in_more == (name in names), name
+        assert form.count(f'name="{name}"') == 1, name  # shown once, in one place
+
+
+@pytest.mark.parametrize("name", sorted(MORE_FILTER_VALUES))
+def test_more_filters_opens_for_each_filter_in_it(client, world, name):
+    """It stayed closed for the dates and days since default: the template
+    listed some of the section's filters by hand."""
+    client.force_login(world["collector"])
+    page = get_grid(client, {name: MORE_FILTER_VALUES[name](world)}, full=True)
+    is_open, _ = _more_filters(page)
+    assert is_open, name
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "Smith"},
+        {"stage": "pending"},
+        {"assigned_to": "unassigned"},
+        {"per_page": "25", "sort": "-debtor", "page": "1"},
+        {"balance_min": ""},  # blank: the form was sent with nothing in it
+        {"status": ""},
+    ],
+)
+def test_more_filters_stays_closed_without_a_value_in_it(client, world, params):
+    client.force_login(world["collector"])
+    page = get_grid(client, params, full=True)
+    assert not _more_filters(page)[0], params
+
+
+def test_more_filters_opens_for_a_value_that_was_ignored(client, world):
+    """The filter is shown with its notice, not hidden in a closed section."""
+    client.force_login(world["collector"])
+    page = get_grid(client, {"days_since_default_min": "soon"}, full=True)
+    assert page.notices and "Days since default from" in page.notices[0]
+    assert _more_filters(page)[0]
+
+
+def test_filter_groups_name_the_fields_with_a_value():
+    from accounts.grid import filter_groups
+
+    for data, expected in (
+        ({}, False),
+        ({"client": "1", "q": "x"}, False),
+        ({"last_payment_before": "2025-01-01"}, True),
+        ({"flags_any": ["", "3"]}, True),
+        ({"flags_any": [""]}, False),
+    ):
+        querydict = QueryDict(mutable=True)
+        for key, value in data.items():
+            querydict.setlist(key, value if isinstance(value, list) else [value])
+        assert filter_groups(AccountFilter(querydict)).more_open is expected, data
+    assert filter_groups(AccountFilter(None)).more_open is False

@@ -4,6 +4,7 @@ the builder's live "N accounts found"."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -413,3 +414,62 @@ def test_grid_lists_menu(client, supervisor, collector, shared_list, accounts):
     assert reverse("accounts:list-open", args=[own.pk]) in menu
     assert reverse("accounts:list-open", args=[shared_list.pk]) in menu
     assert menu.index("Big NY") < menu.index("Mine")
+
+
+# --- "With List" and "With Selected" ------------------------------------------------------
+
+
+def _bar_ops(page) -> dict[str, str]:
+    """The saved-list bar's buttons: label -> the selection change they post."""
+    bar = re.search(r'data-testid="saved-list-bar">(.*?)</div>', page.html, re.S).group(1)
+    return {
+        label: op
+        for op, label in re.findall(r'data-selection-op="([^"]+)"[^>]*>([^<]+)</button>', bar)
+    }
+
+
+def _press(client, page, label, state):
+    """What grid.js does on a click: POST the button's op with the grid's state."""
+    return parse_grid(
+        client.post(reverse("accounts:selection"), {"op": _bar_ops(page)[label], "state": state})
+    )
+
+
+def test_with_selected_keeps_the_rows_already_ticked(client, supervisor, accounts):
+    """It posted "none" and so cleared the rows ticked before it was pressed."""
+    saved = SavedListFactory(owner=supervisor, filter_query="state=NY")
+    client.force_login(supervisor)
+    state = f"state=NY&list={saved.pk}"
+    page = get_grid(client, QueryDict(state))
+    assert set(_bar_ops(page)) == {"With List", "With Selected"}
+    for account in (accounts["ny_big"], accounts["ny_small"]):
+        client.post(
+            reverse("accounts:selection"),
+            {"op": "toggle", "id": account.pk, "checked": "1", "state": state},
+        )
+
+    page = _press(client, page, "With Selected", state)
+    assert page.notices == []
+    assert (page.selected, page.total) == (2, 3)
+    ticked = {row.pk for row in page.rows if row.checked}
+    assert ticked == {accounts["ny_big"].pk, accounts["ny_small"].pk}
+    assert 'data-testid="saved-list-bar"' in page.html  # still on the list
+    # Pressed again: nothing changes.
+    page = _press(client, page, "With Selected", state)
+    assert (page.selected, page.total) == (2, 3)
+
+
+def test_with_list_selects_the_list_and_with_selected_goes_back_to_ticking(
+    client, supervisor, accounts
+):
+    saved = SavedListFactory(owner=supervisor, filter_query="state=NY")
+    client.force_login(supervisor)
+    state = f"state=NY&list={saved.pk}"
+    page = get_grid(client, QueryDict(state))
+    page = _press(client, page, "With List", state)
+    assert (page.selected, page.total) == (3, 3)
+    assert all(row.checked for row in page.rows)
+    page = _press(client, page, "With Selected", state)
+    assert page.notices == []
+    assert (page.selected, page.total) == (0, 3)
+    assert not any(row.checked for row in page.rows)

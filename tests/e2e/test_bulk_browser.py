@@ -16,6 +16,7 @@ from accounts.models import Account, AccountStatus
 from accounts.roles import COLLECTOR, SUPERVISOR
 from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem
 from tests.bulkops.conftest import make_accounts
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.test_grid_browser import apply_status, counter, log_in, row_boxes
 from tests.factories import AccountStatusFactory, CompanyFactory, UserFactory
 
@@ -68,6 +69,8 @@ def open_dialog(page: Page, label: str):
     dialog = page.get_by_test_id("bulk-dialog")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_role("heading", name=label)).to_be_visible()
+    # The modal is a dialog named by that heading (it had no name).
+    expect(page.get_by_role("dialog", name=label)).to_be_visible()
     return dialog
 
 
@@ -117,6 +120,8 @@ def test_assign_to_from_the_grid_runs_on_the_worker(live_server, page, celery_wo
     expect(assignments.locator("tbody tr").nth(0)).to_contain_text(f"{data.cora}20")
     expect(assignments.locator("tbody tr").nth(1)).to_contain_text(f"{data.colin}10")
     expect(dialog.locator("[data-assign-total]")).to_have_text("30")
+    expect(assignments.get_by_role("button", name=f"Remove {data.colin}")).to_be_visible()
+    assert_accessible(page, "the Assign To dialog with two collectors")
     dialog.get_by_role("button", name="Assign", exact=True).click()
 
     # The operation's page: the progress bar runs to the end.
@@ -202,6 +207,7 @@ def test_double_clicked_confirm_makes_one_operation(live_server, page, celery_wo
     # Not get_by_label("New status"): the dialog's <select>
     # repeats the id of the grid's Status filter, so the label points there.
     dialog.locator("select[name=status]").select_option(label="Active")
+    assert_accessible(page, "the Change Status To dialog")
     form_data = dialog.evaluate("form => Object.fromEntries(new FormData(form))")
     dialog.get_by_role("button", name="Change", exact=True).dblclick()
 

@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import Account, AccountStatus, Debtor
 from accounts.roles import SUPERVISOR
+from tests.e2e.a11y import assert_accessible
 from tests.factories import (
     DEFAULT_PASSWORD,
     AccountFactory,
@@ -210,6 +211,7 @@ def test_filters_live_in_the_url_and_back_returns_to_the_previous_result(
     expect(counter(page)).to_have_text(f"0 selected of {data.total}")
     expect(rows(page)).to_have_count(PAGE_SIZE)
     assert_no_other_company(page, data)
+    assert_accessible(page, "the accounts grid")
 
     # A status from "More filters": the URL carries it, only Dispute rows show.
     apply_status(page, "Dispute")
@@ -220,6 +222,7 @@ def test_filters_live_in_the_url_and_back_returns_to_the_previous_result(
     expect(rows(page)).to_have_count(disputes)
     for text in rows(page).all_inner_texts():
         assert "Dispute" in text
+    assert_accessible(page, "the grid filtered, More filters open")
 
     # Narrow further with the search box.
     filters(page).get_by_label("Search").fill("Smith")
@@ -329,6 +332,7 @@ def test_picked_rows_count_up_and_survive_a_reload(live_server, page, grid_data)
     for i in range(buttons.count()):
         if buttons.nth(i).get_attribute("title") is None:  # not a permission-disabled one
             expect(buttons.nth(i)).to_be_enabled()
+    assert_accessible(page, "the grid with a selection")
 
     def assert_picked(p: Page):
         expect(counter(p)).to_have_text(f"3 selected of {data.total}")
@@ -434,6 +438,7 @@ def test_saved_list_is_built_opened_selected_and_shared(live_server, page, brows
     assert str(data.outsider) not in options  # another company's user
     assert str(data.supervisor) not in options  # not with oneself
     share.select_option(label=str(data.colleague))
+    assert_accessible(page, "the saved-list builder")
     page.get_by_role("button", name="Save List").click()
 
     bar = page.get_by_test_id("saved-list-bar")
@@ -442,6 +447,21 @@ def test_saved_list_is_built_opened_selected_and_shared(live_server, page, brows
     assert query_of(page)["status"] == [str(data.statuses["Dispute"].pk)]
     expect(bar.get_by_role("link", name="Edit list")).to_be_visible()
     expect(counter(page)).to_have_text(f"0 selected of {disputes}")
+    # "With Selected" keeps the rows ticked before it (it used to clear them).
+    picked = [row_boxes(page).nth(i).get_attribute("value") for i in (0, 2)]
+    for n, value in enumerate(picked, start=1):
+        page.locator(f"input.row-select[value='{value}']").check()
+        expect(counter(page)).to_have_text(f"{n} selected of {disputes}")
+    # The grid answers with a new #grid: wait until the old one is gone.
+    before = page.locator("[data-grid]").element_handle()
+    bar.get_by_role("button", name="With Selected").click()
+    page.wait_for_function("grid => !grid.isConnected", arg=before)
+    expect(page.get_by_test_id("grid-notice")).to_have_count(0)
+    expect(counter(page)).to_have_text(f"2 selected of {disputes}")
+    expect(page.locator("#accounts-table tbody input.row-select:checked")).to_have_count(2)
+    for value in picked:
+        expect(page.locator(f"input.row-select[value='{value}']")).to_be_checked()
+    assert_accessible(page, "a saved list on the grid, two rows picked")
     bar.get_by_role("button", name="With List").click()
     expect(counter(page)).to_have_text(f"{disputes} selected of {disputes}")
     expect(page.get_by_test_id("select-all-badge")).to_have_text("All matching")
@@ -457,6 +477,7 @@ def test_saved_list_is_built_opened_selected_and_shared(live_server, page, brows
         menu = other_page.get_by_role("list", name="Saved lists")
         entry = menu.get_by_role("link", name=re.compile(r"^Disputes to review"))
         expect(entry).to_contain_text(f"shared by {data.supervisor}")
+        assert_accessible(other_page, "the Lists menu with a shared list")
         entry.click()
         bar = other_page.get_by_test_id("saved-list-bar")
         expect(bar).to_contain_text("List: Disputes to review")
@@ -481,6 +502,7 @@ def test_column_chooser_saves_the_columns(live_server, page, grid_data):
     page.get_by_role("button", name="Columns").click()
     chooser = page.get_by_role("form", name="Choose columns")
     expect(chooser).to_be_visible()
+    assert_accessible(page, "the Columns menu")
     chooser.get_by_label("Creditor", exact=True).check()
     chooser.get_by_label("Portfolio", exact=True).uncheck()
     chooser.get_by_role("button", name="Save columns").click()
@@ -523,4 +545,59 @@ def test_bad_url_input_shows_notices_not_an_error_page(live_server, page, grid_d
     pages = page.get_by_role("navigation", name="Pages")
     expect(pages).to_contain_text(f"Page {last_page} of {last_page}")
     expect(rows(page)).to_have_count(data.total - PAGE_SIZE * (last_page - 1))
+    assert_accessible(page, "the grid with notices, on its last page")
+    watcher.assert_clean()
+
+
+# --- 7. "More filters" -------------------------------------------------------------------------
+
+
+def test_more_filters_is_open_for_a_date_or_days_since_default_filter(live_server, page, grid_data):
+    """It stayed closed when only these were set, hiding the active filters."""
+    data = grid_data
+    watcher = log_in(page, live_server.url, data.supervisor)
+    details = filters(page).locator("details")
+    expect(details).not_to_have_attribute("open", re.compile(".*"))  # no filter yet
+
+    # Nobody defaulted a century ago: no account matches.
+    page.goto(live_server.url + "/accounts/?days_since_default_min=36000")
+    expect(counter(page)).to_have_text("0 selected of 0")
+    expect(page.locator("#accounts-table tbody")).to_have_text("No accounts match these filters.")
+    expect(details).to_have_attribute("open", "")
+    more = filters(page).get_by_label("Days since default from")
+    expect(more).to_be_visible()
+    expect(more).to_have_value("36000")
+    assert_accessible(page, "the empty grid, More filters open")
+
+    page.goto(live_server.url + "/accounts/?last_payment_before=2000-01-01")
+    expect(details).to_have_attribute("open", "")
+    expect(filters(page).get_by_label("Last payment to")).to_be_visible()
+
+    # The filters beside the search box do not open it.
+    filters(page).get_by_role("link", name="Clear filters").click()
+    expect(counter(page)).to_have_text(f"0 selected of {data.total}")
+    page.goto(live_server.url + "/accounts/?stage=pending")
+    expect(details).not_to_have_attribute("open", re.compile(".*"))
+    watcher.assert_clean()
+
+
+# --- 8. the home page and an account's page ---------------------------------------------------
+
+
+def test_home_and_an_accounts_page(live_server, page, grid_data):
+    data = grid_data
+    watcher = log_in(page, live_server.url, data.supervisor)
+    first = rows(page).first
+    file_number = first.locator("td").nth(1).inner_text().strip()
+    first.get_by_role("link", name=file_number).click()
+    expect(page).to_have_url(re.compile(r"/accounts/\d+/$"))
+    expect(page.get_by_text(f"File {file_number}")).to_be_visible()
+    assert_accessible(page, "an account's page")
+
+    page.get_by_role("link", name="Collections", exact=True).click()
+    expect(
+        page.get_by_role("heading", name=f"Welcome, {data.supervisor.get_full_name()}")
+    ).to_be_visible()
+    expect(page.get_by_test_id("accounts-count")).to_have_text(str(data.total))
+    assert_accessible(page, "the home page")
     watcher.assert_clean()

@@ -8,6 +8,12 @@ with them, on PostgreSQL and Redis. Never eager mode: tasks really queue.
 A worker or beat that dies is started again, as docker-compose's ``restart:
 unless-stopped`` does, after a pause that doubles while it keeps dying; a
 web server that exits stops everything (the app is unusable without it).
+
+The worker and beat log at WARNING (``CELERY_LOG_LEVEL`` sets another
+level): at INFO they log every routine task they send and run (the
+heartbeat every 15 s, the sweep every 30 s, the hourly purge), which
+buries the banner with the URL and the logins. Warnings and errors (a task
+that failed, a lost broker, the app's own warnings) still show.
 """
 
 from __future__ import annotations
@@ -34,6 +40,52 @@ RESTART_DELAY_MAX_SECONDS = 30.0
 RESTART_STABLE_SECONDS = 60.0
 RESTARTED = ("worker", "beat")
 
+CELERY_LOG_LEVEL_VARIABLE = "CELERY_LOG_LEVEL"
+DEFAULT_CELERY_LOG_LEVEL = "WARNING"
+CELERY_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def celery_log_level(environ=os.environ) -> str:
+    """The worker's and beat's log level: ``CELERY_LOG_LEVEL``, else WARNING."""
+    level = environ.get(CELERY_LOG_LEVEL_VARIABLE, "").strip().upper() or DEFAULT_CELERY_LOG_LEVEL
+    if level not in CELERY_LOG_LEVELS:
+        raise CommandError(
+            f"{CELERY_LOG_LEVEL_VARIABLE}={environ[CELERY_LOG_LEVEL_VARIABLE]!r} is not a log "
+            f"level; use one of {', '.join(CELERY_LOG_LEVELS)}."
+        )
+    return level
+
+
+def stack_commands(
+    *,
+    python: str,
+    manage: str,
+    host: str,
+    port: int,
+    concurrency: int,
+    var_dir: Path,
+    log_level: str,
+) -> dict[str, list[str]]:
+    """The three processes ``make run`` starts. At WARNING and above the
+    worker and beat also leave out their start-up banners (``--quiet``): the
+    stack's own, printed once the web server answers, is the one to read."""
+    celery = [python, "-m", "celery", "-A", "collections_app"]
+    if log_level not in ("DEBUG", "INFO"):
+        celery.append("--quiet")
+    return {
+        "web": [python, manage, "runserver", f"{host}:{port}", "--noreload", "--skip-checks"],
+        "worker": [
+            *celery, "worker",
+            "--loglevel", log_level, "--concurrency", str(concurrency),
+            "--hostname", "worker@%h",
+        ],
+        "beat": [
+            *celery, "beat",
+            "--loglevel", log_level, "--schedule", str(var_dir / "celerybeat-schedule"),
+            "--pidfile", "",
+        ],
+    }  # fmt: skip
+
 
 class Command(BaseCommand):
     help = "Run web server, Celery worker and Celery beat together (Ctrl-C stops all)."
@@ -46,21 +98,16 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, concurrency, **options):
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         var_dir = Path(settings.VAR_DIR)
-        python = sys.executable
         # Children inherit the environment, so they see the same database and broker.
-        commands = {
-            "web": [python, manage, "runserver", f"{host}:{port}", "--noreload", "--skip-checks"],
-            "worker": [
-                python, "-m", "celery", "-A", "collections_app", "worker",
-                "--loglevel", "INFO", "--concurrency", str(concurrency),
-                "--hostname", "worker@%h",
-            ],
-            "beat": [
-                python, "-m", "celery", "-A", "collections_app", "beat",
-                "--loglevel", "INFO", "--schedule", str(var_dir / "celerybeat-schedule"),
-                "--pidfile", "",
-            ],
-        }  # fmt: skip
+        commands = stack_commands(
+            python=sys.executable,
+            manage=manage,
+            host=host,
+            port=port,
+            concurrency=concurrency,
+            var_dir=var_dir,
+            log_level=celery_log_level(),
+        )
         self.stopping = False
         signal.signal(signal.SIGINT, self._request_stop)
         signal.signal(signal.SIGTERM, self._request_stop)
