@@ -25,6 +25,14 @@ from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection, transaction
 
+from accounts.masking import (
+    full_name_sql,
+    mask_account_number_sql,
+    mask_email_sql,
+    mask_full_name_sql,
+    mask_name_sql,
+    mask_phone_sql,
+)
 from accounts.models import (
     Account,
     AccountFlag,
@@ -54,87 +62,16 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-# What Python's str.split() and str.strip() take for whitespace (every
-# character for which str.isspace() is true), so names split and strip alike.
-PYTHON_WHITESPACE = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
-    "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-WHITESPACE = _literal(PYTHON_WHITESPACE)
-
-
-def _strip(x: str) -> str:
-    return f"btrim({x}, {WHITESPACE})"
-
-
-def _person(first: str, last: str) -> str:
-    """As bulkops.exports._person: "first last", stripped."""
-    return _strip(f"coalesce({first}, '') || ' ' || coalesce({last}, '')")
-
-
-# --- masks, as accounts.masking ------------------------------------------------------------
-
-
-def mask_account_number(x: str) -> str:
-    return f"CASE WHEN coalesce({x}, '') = '' THEN NULL ELSE '****' || right({x}, 4) END"
-
-
-def mask_email(x: str) -> str:
-    return (
-        f"CASE WHEN coalesce({x}, '') = '' THEN NULL WHEN strpos({x}, '@') = 0 THEN '***' "
-        f"ELSE left(left({x}, strpos({x}, '@') - 1), 1) || '***@' "
-        f"|| substr({x}, strpos({x}, '@') + 1) END"
-    )
-
-
-ENDS_IN_FOUR_DIGITS = "'[0-9]{4}$'"
-
-
-def mask_phone(x: str) -> str:
-    """The last four ASCII digits. A number that ends in four digits (as an
-    E.164 number does) needs no regexp_replace, the slow part."""
-    return (
-        f"CASE WHEN coalesce({x}, '') = '' THEN NULL "
-        f"WHEN {x} ~ {ENDS_IN_FOUR_DIGITS} THEN '***-***-' || right({x}, 4) "
-        f"ELSE '***-***-' || right(regexp_replace({x}, '[^0-9]', '', 'g'), 4) END"
-    )
-
-
-def mask_name(x: str) -> str:
-    """Each word's first character and a dot, one space apart: "M. L."."""
-    space = "[" + PYTHON_WHITESPACE + "]"
-    word = f"([^{PYTHON_WHITESPACE}])[^{PYTHON_WHITESPACE}]*{space}*"
-    return (
-        f"CASE WHEN coalesce({x}, '') = '' THEN NULL ELSE rtrim(regexp_replace("
-        f"{_strip(x)}, {_literal(word)}, '\\1. ', 'g'), ' ') END"
-    )
-
-
-HAS_WHITESPACE = _literal("[" + PYTHON_WHITESPACE + "]")
-
-
-def mask_person(first: str, last: str) -> str:
-    """``mask_name`` of ``_person(first, last)``. When neither part holds any
-    whitespace, as nearly every name, the initials are two ``left``s; the
-    regular expression (a third of a masked export's time) is the fallback."""
-    first, last = f"coalesce({first}, '')", f"coalesce({last}, '')"
-    return (
-        f"CASE WHEN {first} !~ {HAS_WHITESPACE} AND {last} !~ {HAS_WHITESPACE} "
-        f"THEN NULLIF(concat_ws(' ', NULLIF(left({first}, 1), '') || '.', "
-        f"NULLIF(left({last}, 1), '') || '.'), '') "
-        f"ELSE {mask_name(_person(first, last))} END"
-    )
-
-
+# The masks, as accounts.masking's SQL twins of its Python masks.
 MASKS: dict[str, Callable[[str], str]] = {
-    "account_number": mask_account_number,
-    "debtor": mask_name,
-    "email": mask_email,
-    "phone": mask_phone,
+    "account_number": mask_account_number_sql,
+    "debtor": mask_name_sql,
+    "email": mask_email_sql,
+    "phone": mask_phone_sql,
 }
 # Columns whose mask has a cheaper form over the columns they are made of.
 MASKED_EXPRESSIONS: dict[str, str] = {
-    "debtor": mask_person("d.first_name", "d.last_name"),
+    "debtor": mask_full_name_sql("d.first_name", "d.last_name"),
 }
 # Masks whose every value starts with "*": never a formula, nothing to escape.
 STAR_MASKS = {"account_number", "phone"}
@@ -173,13 +110,13 @@ def _expressions(today: dt.date) -> dict[str, str]:
         "client": "c.name",
         "portfolio": "p.name",
         "account_number": "a.account_number",
-        "debtor": _person("d.first_name", "d.last_name"),
+        "debtor": full_name_sql("d.first_name", "d.last_name"),
         "status": "s.name",
         "current_balance": "a.current_balance::text",
         "assigned_to": (
             "CASE WHEN u.id IS NULL THEN NULL "
-            f"WHEN {_person('u.first_name', 'u.last_name')} = '' THEN u.username "
-            f"ELSE {_person('u.first_name', 'u.last_name')} END"
+            f"WHEN {full_name_sql('u.first_name', 'u.last_name')} = '' THEN u.username "
+            f"ELSE {full_name_sql('u.first_name', 'u.last_name')} END"
         ),
         "creditor": "cr.name",
         "last_worked_at": (

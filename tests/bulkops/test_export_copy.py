@@ -14,6 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.masking import PYTHON_WHITESPACE
 from accounts.models import AccountFlag, CustomField, CustomFieldValue
 from accounts.selectors import accounts_visible_to
 from billing.services import decline_payment, post_ledger_entry, post_payment, record_payment
@@ -259,7 +260,7 @@ def test_unicode_whitespace_and_digits_match(supervisor, company, key, masked, d
 
 def test_python_whitespace_is_every_isspace_character():
     expected = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
-    assert expected == export_sql.PYTHON_WHITESPACE
+    assert expected == PYTHON_WHITESPACE
 
 
 def test_a_lone_backslash_dot_is_quoted_by_copy_but_reads_back_the_same(supervisor, company):
