@@ -1,6 +1,7 @@
 from django.urls import path
 
 from bulkops import views
+from bulkops.exports import views as exports
 
 app_name = "bulkops"
 
@@ -14,18 +15,18 @@ urlpatterns = [
     path("<int:pk>/items.csv", views.operation_items_csv, name="operation-items-csv"),
     path("<int:pk>/cancel/", views.operation_cancel, name="operation-cancel"),
     path("<int:pk>/retry/", views.operation_retry, name="operation-retry"),
-    path("<int:pk>/download/", views.export_download, name="export-download"),
-    path("exports/fields/", views.export_fields, name="export-fields"),
-    path("exports/templates/", views.export_templates, name="export-templates"),
-    path("exports/templates/save/", views.export_template_save, name="export-template-save"),
+    path("<int:pk>/download/", exports.export_download, name="export-download"),
+    path("exports/fields/", exports.export_fields, name="export-fields"),
+    path("exports/templates/", exports.export_templates, name="export-templates"),
+    path("exports/templates/save/", exports.export_template_save, name="export-template-save"),
     path(
         "exports/templates/<int:pk>/share/",
-        views.export_template_share,
+        exports.export_template_share,
         name="export-template-share",
     ),
     path(
         "exports/templates/<int:pk>/delete/",
-        views.export_template_delete,
+        exports.export_template_delete,
         name="export-template-delete",
     ),
 ]
