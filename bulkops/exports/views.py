@@ -1,7 +1,7 @@
 """The export pages: the Export dialog's fields refilled from a picked
 template (htmx), “Save as template”, the templates page with share and
-delete, and the download. Thin: the export action's catalogue does the
-work. Which export a page serves is
+delete, and the download. Thin: the export action's catalogue and
+``bulkops.exports.templates`` do the work. Which export a page serves is
 its ``action`` parameter (an export action's key), else the one export
 action there is."""
 
@@ -12,14 +12,12 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from bulkops import selectors, services
 from bulkops.exports import templates
 from bulkops.exports.action import ExportAction, export_action
 from bulkops.exports.downloads import Download, download_state
-from bulkops.models import ExportTemplate
 
 
 def _export_action_or_404(request) -> ExportAction:
@@ -76,16 +74,12 @@ def export_template_save(request):
         return _export_fields(
             request, action, form, notice="The template was not saved.", level="danger", status=422
         )
-    template, created = ExportTemplate.objects.update_or_create(
-        owner=request.user,
+    template, created = templates.save_template(
+        user=request.user,
         name=form.cleaned_data["template_name"],
-        defaults={
-            "company_id": request.user.company_id,
-            "shared": form.cleaned_data["template_shared"],
-            "format": form.cleaned_data["format"],
-            "columns": form.template_columns(),
-            "updated_at": timezone.now(),
-        },
+        file_format=form.cleaned_data["format"],
+        columns=form.template_columns(),
+        shared=form.cleaned_data["template_shared"],
     )
     return _export_fields(
         request,
@@ -117,20 +111,17 @@ def export_templates(request):
     return render(request, "bulkops/export_templates.html", {"rows": rows})
 
 
-def _own_template_or_error(request, pk):
-    template = get_object_or_404(templates.templates_visible_to(request.user), pk=pk)
-    if template.owner_id != request.user.pk:
-        raise PermissionDenied("Only the owner of a template may change or delete it.")
-    return template
+def _template_or_404(request, pk):
+    return get_object_or_404(templates.templates_visible_to(request.user), pk=pk)
 
 
 @require_POST
 def export_template_share(request, pk):
     _export_action_or_404(request)
-    template = _own_template_or_error(request, pk)
-    template.shared = not template.shared
-    template.updated_at = timezone.now()
-    template.save(update_fields=["shared", "updated_at"])
+    template = _template_or_404(request, pk)
+    template = templates.share_template(
+        user=request.user, template=template, shared=not template.shared
+    )
     state = "shared with your company" if template.shared else "private"
     messages.success(request, f"Template “{template.name}” is now {state}.")
     return redirect("bulkops:export-templates")
@@ -139,8 +130,8 @@ def export_template_share(request, pk):
 @require_POST
 def export_template_delete(request, pk):
     _export_action_or_404(request)
-    template = _own_template_or_error(request, pk)
-    template.delete()
+    template = _template_or_404(request, pk)
+    templates.delete_template(user=request.user, template=template)
     messages.success(request, f"Template “{template.name}” deleted.")
     return redirect("bulkops:export-templates")
 
