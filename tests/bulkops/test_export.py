@@ -598,6 +598,27 @@ def test_failed_chunks_keep_the_parts_until_a_retry_completes_the_file(
     assert stored_files(storage) == [f"exports/{operation.pk}/accounts-{operation.pk}.csv"]
 
 
+def test_the_page_of_an_export_with_failures_says_what_the_file_lacks(
+    client, supervisor, company, monkeypatch
+):
+    monkeypatch.setattr(ExportAccounts, "chunk_size", 2)
+    monkeypatch.setattr(ExportAccounts, "copy_chunk_size", 2)
+    accounts = create_accounts(5, company=company)
+    real_store = files.store
+
+    def failing_first_chunk(name, handle):
+        if name.endswith(f"/part-{accounts[0].pk:012d}.csv"):
+            raise OSError("disk full")
+        return real_store(name, handle)
+
+    monkeypatch.setattr(files, "store", failing_first_chunk)
+    operation = run(supervisor, accounts, {"format": "csv", "columns": ["file_number"]})
+    assert (operation.status, operation.failed) == ("failed", 2)
+    client.force_login(supervisor)
+    page = client.get(reverse("bulkops:operation-detail", args=[operation.pk])).content.decode()
+    assert "The file lacks the 2 accounts that failed; Retry failed adds them." in page
+
+
 def test_a_chunk_reads_its_rows_in_a_constant_number_of_queries(supervisor, company, data):
     more = create_accounts(4, company=company)
     operation = start(
