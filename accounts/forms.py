@@ -2,13 +2,13 @@ from django import forms
 from django.contrib.auth.models import Group
 
 from accounts import selectors
+from accounts.columns import grid_columns
 from accounts.models import SavedList
-from accounts.tables import ALL_COLUMNS, AccountTable
 
 
 def column_choices():
-    table = AccountTable([], columns=ALL_COLUMNS)
-    return [(c.name, c.header) for c in table.columns if c.name != "select"]
+    """The grid's columns, by label (the column chooser, a saved list's)."""
+    return [(c.key, c.label) for c in grid_columns()]
 
 
 class ColumnsForm(forms.Form):
@@ -42,10 +42,10 @@ class SavedListForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.user = user
         sorts = [("", "File Number")]
-        for name, label in column_choices():
-            if name in ("flags",):
-                continue
-            sorts += [(name, f"{label} ↑"), (f"-{name}", f"{label} ↓")]
+        for column in grid_columns():
+            if column.grid.sort:
+                name, label = column.key, column.label
+                sorts += [(name, f"{label} ↑"), (f"-{name}", f"{label} ↓")]
         self.fields["default_sort"].choices = sorts
         self.fields["shared_with_users"].queryset = selectors.company_users(user).exclude(
             pk=user.pk

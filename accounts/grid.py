@@ -11,8 +11,9 @@ from django.forms import BoundField
 from django.http import QueryDict
 
 from accounts import selectors
+from accounts.columns import DEFAULT_COLUMNS, GRID_COLUMNS, grid_columns
 from accounts.filters import AccountFilter
-from accounts.tables import ALL_COLUMNS, DEFAULT_COLUMNS, AccountTable, page_queryset
+from accounts.tables import AccountTable, page_queryset
 from bulkops.registry import Toolbar, toolbar_for
 from bulkops.selection import Selection
 
@@ -108,12 +109,9 @@ class GridState:
         return state
 
 
-def _sort_keys(table: AccountTable) -> dict[str, tuple[str, ...]]:
-    keys = {}
-    for column in table.columns:
-        if column.orderable:
-            keys[column.name] = tuple(column.order_by)
-    return keys
+def _sort_keys() -> dict[str, tuple[str, ...]]:
+    """What sorting by each sortable grid column orders by (accounts.columns)."""
+    return {c.key: c.grid.sort for c in grid_columns() if c.grid.sort}
 
 
 def build_grid(user, querydict: QueryDict, *, selection: Selection) -> GridState:
@@ -134,7 +132,7 @@ def build_grid(user, querydict: QueryDict, *, selection: Selection) -> GridState
         columns = saved_list.columns
     else:
         columns = selectors.grid_columns_for(user)
-    state.columns = [c for c in columns if c in ALL_COLUMNS] or list(DEFAULT_COLUMNS)
+    state.columns = [c for c in columns if c in GRID_COLUMNS] or list(DEFAULT_COLUMNS)
 
     # Page size
     raw_size = querydict.get("per_page")
@@ -167,7 +165,7 @@ def build_grid(user, querydict: QueryDict, *, selection: Selection) -> GridState
 
     # Any orderable column sorts, shown or not (a saved list's default sort, or
     # the File Number fallback when the user hid that column).
-    sort_keys = _sort_keys(AccountTable([], columns=ALL_COLUMNS))
+    sort_keys = _sort_keys()
     requested = querydict.get("sort") or DEFAULT_SORT
     name = requested.removeprefix("-")
     if name not in sort_keys:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import F, Q, QuerySet
 
+from accounts.columns import DEFAULT_COLUMNS
 from accounts.masking import mask_account_number, mask_email, mask_phone
 from accounts.models import (
     CONFIGURATION_UNIQUE,
@@ -143,8 +144,7 @@ def saved_lists_visible_to(user) -> QuerySet[SavedList]:
 
 
 def grid_columns_for(user) -> list[str]:
-    from accounts.tables import DEFAULT_COLUMNS
-
+    """The grid columns ``user`` chose, else the catalogue's defaults."""
     columns = GridPreference.objects.filter(user=user).values_list("columns", flat=True).first()
     return list(columns) if columns else list(DEFAULT_COLUMNS)
 

@@ -13,8 +13,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.columns import GRID_COLUMNS
 from accounts.models import Account, AccountFlag, AccountStatus, Flag, GridPreference, SavedList
-from accounts.tables import ALL_COLUMNS
 from bulkops.registry import Outcomes
 from bulkops.services import (
     audited_update,
@@ -206,7 +206,7 @@ def _by_owner(rows) -> dict[int, list]:
 
 def save_grid_columns(*, user, columns: list[str]) -> GridPreference:
     """Remember the user's grid columns (unknown keys are dropped)."""
-    columns = [c for c in columns if c in ALL_COLUMNS]
+    columns = [c for c in columns if c in GRID_COLUMNS]
     preference, _ = GridPreference.objects.update_or_create(
         user=user, defaults={"columns": columns}
     )

@@ -1,45 +1,19 @@
-"""The accounts grid table. Columns are declared once here with the product
-documents' labels; which of them show is the user's choice (GridPreference)
-or the saved list's."""
+"""The accounts grid table, made from the account column catalogue
+(accounts.columns): a column for every grid column there, with its label,
+sort keys, classes and cell. Which of them show is the user's choice
+(GridPreference) or the saved list's."""
 
 from __future__ import annotations
+
+from functools import partial
 
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
-from accounts.masking import mask_account_number
+from accounts.columns import DEFAULT_COLUMNS, GRID_COLUMNS, AccountColumn, grid_columns
 from accounts.models import Account
-
-DEFAULT_COLUMNS = [
-    "file_number",
-    "client",
-    "portfolio",
-    "account_number",
-    "debtor",
-    "status",
-    "current_balance",
-    "assigned_to",
-]
-OPTIONAL_COLUMNS = [
-    "creditor",
-    "last_worked_at",
-    "last_payment_amount",
-    "last_payment_date",
-    "state",
-    "declined_count",
-    "stage",
-    "flags",
-    "days_since_default",
-    "office",
-]
-ALL_COLUMNS = DEFAULT_COLUMNS + OPTIONAL_COLUMNS
-
-
-class MoneyColumn(tables.Column):
-    attrs = {"td": {"class": "money"}, "th": {"class": "money"}}
 
 
 class SelectColumn(tables.Column):
@@ -49,79 +23,64 @@ class SelectColumn(tables.Column):
         super().__init__(empty_values=(), orderable=False, verbose_name="", **kwargs)
 
 
-class AccountTable(tables.Table):
-    select = SelectColumn()
-    file_number = tables.Column(verbose_name="File Number")
-    client = tables.Column(
-        verbose_name="Client", accessor="client__name", order_by=("client__name",)
-    )
-    portfolio = tables.Column(
-        "Portfolio", accessor="portfolio__name", order_by=("portfolio__name",)
-    )
-    account_number = tables.Column(verbose_name="Account")
-    debtor = tables.Column(
-        "Debtor", order_by=("debtor__last_name", "debtor__first_name"), empty_values=()
-    )
-    status = tables.Column(
-        verbose_name="Status", accessor="status__name", order_by=("status__sort_order",)
-    )
-    current_balance = MoneyColumn(verbose_name="Current Balance")
-    assigned_to = tables.Column(
-        "Assigned To", order_by=("assigned_to__last_name", "assigned_to__first_name")
-    )
-    creditor = tables.Column(
-        verbose_name="Creditor", accessor="creditor__name", order_by=("creditor__name",)
-    )
-    last_worked_at = tables.Column(verbose_name="Last Worked")
-    last_payment_amount = MoneyColumn(verbose_name="Last Payment Amount")
-    last_payment_date = tables.Column(verbose_name="Last Payment Date")
-    state = tables.Column(
-        verbose_name="State", accessor="debtor__state", order_by=("debtor__state",)
-    )
-    declined_count = tables.Column(
-        verbose_name="Declined Transactions", attrs={"td": {"class": "money"}}
-    )
-    stage = tables.Column(verbose_name="Stage")
-    flags = tables.Column(verbose_name="Flags", empty_values=(), orderable=False)
-    days_since_default = tables.Column(
-        "Days Since Default", accessor="default_date", order_by=("-default_date",)
-    )
-    office = tables.Column(
-        verbose_name="Office", accessor="office__name", order_by=("office__name",)
+def _table_column(column: AccountColumn) -> tables.Column:
+    grid = column.grid
+    attrs = {}
+    if grid.css:
+        attrs["td"] = {"class": grid.css}
+    if grid.header_css:
+        attrs["th"] = {"class": grid.header_css}
+    return tables.Column(
+        verbose_name=column.label,
+        accessor=grid.accessor,
+        order_by=grid.sort or None,
+        orderable=None if grid.sort else False,
+        attrs=attrs,
+        **({"empty_values": ()} if grid.always else {}),
     )
 
-    class Meta:
-        model = Account
-        fields: list[str] = []
-        sequence = ["select", *ALL_COLUMNS]
-        attrs = {
-            "class": "table table-sm table-hover table-grid align-middle",
-            "id": "accounts-table",
-        }
-        order_by_field = "sort"
-        empty_text = "No accounts match these filters."
+
+class _Meta:
+    model = Account
+    fields: list[str] = []
+    sequence = ["select", *GRID_COLUMNS]
+    attrs = {
+        "class": "table table-sm table-hover table-grid align-middle",
+        "id": "accounts-table",
+    }
+    order_by_field = "sort"
+    empty_text = "No accounts match these filters."
+
+
+class _AccountTable:
+    """What AccountTable adds to django-tables2's Table (the class itself is
+    made below, its columns from the catalogue)."""
 
     def __init__(self, *args, selection=None, columns=None, unmasked=False, **kwargs):
         columns = columns or DEFAULT_COLUMNS
-        exclude = [name for name in ALL_COLUMNS if name not in columns]
+        exclude = [name for name in GRID_COLUMNS if name not in columns]
         super().__init__(*args, exclude=exclude, **kwargs)
         self.selection = selection
         self.unmasked = unmasked
-        self.sequence = ["select", *[c for c in columns if c in ALL_COLUMNS]]
+        self.sequence = ["select", *[c for c in columns if c in GRID_COLUMNS]]
         self.today = timezone.localdate()
         # Account pages live at <grid>/<pk>/ (accounts.urls); one reverse() per table.
         self.detail_prefix = reverse("accounts:grid")
 
     # --- cells ------------------------------------------------------------------
-    # Every renderer takes (value, record). ``body`` looks each up once per
-    # table, not once per cell: django-tables2's per-cell signature
-    # introspection was a third of the page's Python time at 50 rows.
+    # Every cell is made from (value, record): the catalogue's ``Grid.cell``,
+    # given the table. ``body`` looks each up once per table, not once per
+    # cell: django-tables2's per-cell signature introspection was a third of
+    # the page's Python time at 50 rows.
 
     def body(self) -> list[tuple[object, list[tuple[str, object]]]]:
         """The page as [(record, [(td class, cell), ...])], columns in order."""
+        cells_of = {c.key: c.grid.cell for c in grid_columns() if c.grid.cell is not None}
         plan = []
         for bound in self.columns:
-            render = getattr(self, f"render_{bound.name}", None)
+            render = self.render_select if bound.name == "select" else None
+            if bound.name in cells_of:
+                render = partial(cells_of[bound.name], self)
             td_class = bound.column.attrs.get("td", {}).get("class", "")
             plan.append(
                 (bound.accessor, render, bound.column.empty_values, bound.default, td_class)
@@ -151,54 +110,27 @@ class AccountTable(tables.Table):
             " checked" if checked else "",
         )
 
-    def render_file_number(self, value, record):
-        return format_html('<a href="{}{}/">{}</a>', self.detail_prefix, record.pk, value)
 
-    def render_account_number(self, value, record):
-        return value if self.unmasked else mask_account_number(value)
-
-    def render_debtor(self, value, record):
-        return f"{record.debtor.first_name} {record.debtor.last_name}"
-
-    def render_assigned_to(self, value, record):
-        return str(value)
-
-    def render_current_balance(self, value, record):
-        return money(value)
-
-    def render_last_payment_amount(self, value, record):
-        return money(value)
-
-    def render_last_worked_at(self, value, record):
-        return date_format(timezone.localtime(value), "Y-m-d H:i")
-
-    def render_last_payment_date(self, value, record):
-        return date_format(value, "Y-m-d")
-
-    def render_state(self, value, record):
-        return record.debtor.get_state_display()
-
-    def render_stage(self, value, record):
-        return record.get_stage_display()
-
-    def render_flags(self, value, record):
-        names = [flag.name for flag in record.flags.all()]
-        return ", ".join(names) if names else "—"
-
-    def render_days_since_default(self, value, record):
-        return (self.today - value).days
-
-
-def money(value) -> str:
-    return f"${value:,.2f}"
+AccountTable = type(tables.Table)(
+    "AccountTable",
+    (_AccountTable, tables.Table),
+    {
+        "__module__": __name__,
+        "__doc__": "The accounts grid: the row checkbox, then every grid column.",
+        "Meta": _Meta,
+        "select": SelectColumn(),
+        **{c.key: _table_column(c) for c in grid_columns()},
+    },
+)
 
 
 def page_queryset(queryset):
-    """What one page of the grid needs, in a constant number of queries.
+    """What one page of the grid needs, in a constant number of queries,
+    whichever columns show.
 
     Only the debtor (a million rows) is joined. The small reference tables are
     fetched by primary key, one short query each: joining all eight tables
     cost PostgreSQL ~48 ms of planning for a 1 ms query."""
-    return queryset.select_related("debtor").prefetch_related(
-        "client", "portfolio", "status", "assigned_to", "creditor", "office", "flags"
-    )
+    joined = dict.fromkeys(c.grid.join for c in grid_columns() if c.grid.join)
+    fetched = dict.fromkeys(c.grid.prefetch for c in grid_columns() if c.grid.prefetch)
+    return queryset.select_related(*joined).prefetch_related(*fetched)

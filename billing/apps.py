@@ -5,9 +5,11 @@ class BillingConfig(AppConfig):
     name = "billing"
 
     def ready(self):
+        from accounts.columns import register_columns
         from accounts.sections import AccountSection, register_section
         from billing import selectors
         from billing.actions import credit_payments  # noqa: F401  (registers itself)
+        from billing.columns import CLAIMS_COLUMNS
         from bulkops.registry import register_audit_company, register_audit_reference
 
         # The collector a payment is credited to, by name in the audit log.
@@ -15,6 +17,9 @@ class BillingConfig(AppConfig):
         # Money rows' events belong to their account's company.
         for model in ("Payment", "Claim", "LedgerEntry", "Subscription", "PaymentMethod"):
             register_audit_company(f"billing.{model}", "account__company")
+
+        # Claims and their balance, exportable beside the account's own columns.
+        register_columns(*CLAIMS_COLUMNS)
 
         register_section(
             AccountSection(

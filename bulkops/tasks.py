@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from bulkops import services
+from bulkops.exports import files
 
 
 @shared_task(name="bulkops.record_heartbeat", ignore_result=True)
@@ -32,6 +33,4 @@ def start_due_operations():
 
 @shared_task(name="bulkops.purge_expired_exports", ignore_result=True)
 def purge_expired_exports():
-    from bulkops.exports import purge_expired_exports
-
-    purge_expired_exports()
+    files.purge_expired_exports()

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from bulkops import views
+from bulkops.exports import views as exports
 
 app_name = "bulkops"
 
@@ -18,18 +19,18 @@ urlpatterns = [
     path("<int:pk>/approve/", views.operation_approve, name="operation-approve"),
     path("<int:pk>/reject/", views.operation_reject, name="operation-reject"),
     path("<int:pk>/undo/", views.operation_undo, name="operation-undo"),
-    path("<int:pk>/download/", views.export_download, name="export-download"),
-    path("exports/fields/", views.export_fields, name="export-fields"),
-    path("exports/templates/", views.export_templates, name="export-templates"),
-    path("exports/templates/save/", views.export_template_save, name="export-template-save"),
+    path("<int:pk>/download/", exports.export_download, name="export-download"),
+    path("exports/fields/", exports.export_fields, name="export-fields"),
+    path("exports/templates/", exports.export_templates, name="export-templates"),
+    path("exports/templates/save/", exports.export_template_save, name="export-template-save"),
     path(
         "exports/templates/<int:pk>/share/",
-        views.export_template_share,
+        exports.export_template_share,
         name="export-template-share",
     ),
     path(
         "exports/templates/<int:pk>/delete/",
-        views.export_template_delete,
+        exports.export_template_delete,
         name="export-template-delete",
     ),
 ]

@@ -1,6 +1,6 @@
 """Bulk operation views: the action dialog and its confirmation, the
 operations history with progress, the audit log. Thin: the engine and the
-actions do the work."""
+actions do the work. The export pages are ``bulkops.exports.views``."""
 
 from __future__ import annotations
 
@@ -10,17 +10,15 @@ from itertools import islice
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, QueryDict, StreamingHttpResponse
+from django.http import Http404, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
-from bulkops import exports, selectors, services
+from bulkops import selectors, services
 from bulkops.filters import AuditFilter, ItemFilter, OperationFilter
-from bulkops.models import BulkOperation, ExportTemplate
+from bulkops.models import BulkOperation
 from bulkops.registry import extensions_of, get_action, get_selectable, wording_for
 from bulkops.selection import current_selection
 from common.paging import paginate
@@ -372,164 +370,4 @@ def audit_log(request):
         request,
         "bulkops/audit_log.html",
         {"filterset": filterset, "listing": listing, "page": listing.page},
-    )
-
-
-# --- exports: the Export dialog's template picker, saved templates, downloads ----------
-
-
-def _export_fields(request, form, *, notice=None, level="success", status=200):
-    return render(
-        request,
-        "bulkops/_export_fields.html",
-        {"form": form, "export_notice": notice, "export_notice_level": level},
-        status=status,
-    )
-
-
-@require_GET
-@permission_required(exports.EXPORT_PERMISSION, raise_exception=True)
-def export_fields(request):
-    """The Export dialog's fields, filled from the picked template (htmx)."""
-    raw = request.GET.get("template", "")
-    template = None
-    if raw:
-        template = (
-            exports.templates_visible_to(request.user).filter(pk=raw).first()
-            if raw.isdigit()
-            else None
-        )
-        if template is None:
-            form = exports.ExportForm(user=request.user)
-            return _export_fields(
-                request,
-                form,
-                notice="That template no longer exists or is not shared with you. Pick another.",
-                level="danger",
-            )
-    return _export_fields(request, exports.ExportForm(user=request.user, template=template))
-
-
-@require_POST
-@permission_required(exports.EXPORT_PERMISSION, raise_exception=True)
-def export_template_save(request):
-    """“Save as template” in the Export dialog: the dialog's format, columns
-    and masks under a name (the user's template of that name is replaced)."""
-    data = request.POST.copy()
-    data.pop("template", None)  # the template picked only filled the form
-    form = exports.ExportForm(data, user=request.user)
-    name = (data.get("template_name") or "").strip()
-    valid = form.is_valid()
-    if not name:
-        form.add_error("template_name", "Name the template to save it.")
-        valid = False
-    if not valid:
-        return _export_fields(
-            request, form, notice="The template was not saved.", level="danger", status=422
-        )
-    template, created = ExportTemplate.objects.update_or_create(
-        owner=request.user,
-        name=name,
-        defaults={
-            "company_id": request.user.company_id,
-            "shared": form.cleaned_data["template_shared"],
-            "format": form.cleaned_data["format"],
-            "columns": [{"key": c["key"], "mask": c["mask"]} for c in form.spec()],
-            "updated_at": timezone.now(),
-        },
-    )
-    return _export_fields(
-        request,
-        exports.ExportForm(user=request.user, template=template),
-        notice=f"Template “{template.name}” {'saved' if created else 'updated'}.",
-    )
-
-
-@require_GET
-@permission_required(exports.EXPORT_PERMISSION, raise_exception=True)
-def export_templates(request):
-    available = exports.available_columns()
-    rows = []
-    for template in exports.templates_visible_to(request.user):
-        columns = []
-        for entry in template.columns if isinstance(template.columns, list) else []:
-            key = entry.get("key") if isinstance(entry, dict) else str(entry)
-            column = available.get(key)
-            columns.append(
-                {
-                    "key": key,
-                    "label": column.label if column else key,
-                    "mask": bool(column and column.sensitive and entry.get("mask")),
-                    "missing": column is None,
-                }
-            )
-        rows.append({"template": template, "columns": columns})
-    return render(request, "bulkops/export_templates.html", {"rows": rows})
-
-
-def _own_template_or_error(request, pk):
-    template = get_object_or_404(exports.templates_visible_to(request.user), pk=pk)
-    if template.owner_id != request.user.pk:
-        from django.core.exceptions import PermissionDenied
-
-        raise PermissionDenied("Only the owner of a template may change or delete it.")
-    return template
-
-
-@require_POST
-@permission_required(exports.EXPORT_PERMISSION, raise_exception=True)
-def export_template_share(request, pk):
-    template = _own_template_or_error(request, pk)
-    template.shared = not template.shared
-    template.updated_at = timezone.now()
-    template.save(update_fields=["shared", "updated_at"])
-    state = "shared with your company" if template.shared else "private"
-    messages.success(request, f"Template “{template.name}” is now {state}.")
-    return redirect("bulkops:export-templates")
-
-
-@require_POST
-@permission_required(exports.EXPORT_PERMISSION, raise_exception=True)
-def export_template_delete(request, pk):
-    template = _own_template_or_error(request, pk)
-    template.delete()
-    messages.success(request, f"Template “{template.name}” deleted.")
-    return redirect("bulkops:export-templates")
-
-
-@require_GET
-def export_download(request, pk):
-    """The export's file, streamed from storage, to its creator and Admins,
-    until the link expires. Every download is audited."""
-    operation = _operation_or_404(request, pk)
-    download = exports.download_state(request.user, operation)
-    handle = None
-    if download.status == "ready":
-        try:
-            handle = default_storage.open(download.file.name, "rb")
-        except FileNotFoundError:
-            download = exports.Download("expired", "The file is no longer available.")
-    if handle is None:
-        return render(
-            request,
-            "bulkops/export_unavailable.html",
-            {"operation": operation, "message": download.message},
-            status=download.http_status,
-        )
-    services.record_audit_event(
-        actor=request.user,
-        action="export.downloaded",
-        obj=operation,
-        changes={"file": (None, download.file.name)},
-        bulk_operation=operation,
-    )
-    content_type = {
-        "csv": "text/csv; charset=utf-8",
-        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    }[download.file.format]
-    return FileResponse(
-        handle,
-        as_attachment=True,
-        filename=f"accounts-export-{operation.pk}.{download.file.format}",
-        content_type=content_type,
     )

@@ -4,6 +4,7 @@ registers them (accounts.apps)."""
 
 from accounts.actions.assign import AssignTo, AssignToForm
 from accounts.actions.change_status import ChangeStatusForm, ChangeStatusTo
+from accounts.actions.export import ExportAccounts
 from accounts.actions.flags import AddRemoveFlags, FlagsForm
 from accounts.actions.stage import StageForm, UpdateStage
 
@@ -13,6 +14,7 @@ __all__ = [
     "AssignToForm",
     "ChangeStatusForm",
     "ChangeStatusTo",
+    "ExportAccounts",
     "FlagsForm",
     "StageForm",
     "UpdateStage",

@@ -1,6 +1,6 @@
 from django import template
 
-from bulkops.exports import download_state
+from bulkops.exports.downloads import download_state
 
 register = template.Library()
 

@@ -20,10 +20,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.columns import GRID_COLUMNS
 from accounts.models import Account, GridPreference
 from accounts.roles import COLLECTOR, SUPERVISOR
 from accounts.services import save_grid_columns
-from accounts.tables import ALL_COLUMNS
 from tests.factories import (
     AccountFactory,
     AccountStatusFactory,
@@ -294,7 +294,7 @@ def test_optional_columns_render(client, supervisor, company):
     )
     account.flags.add(flag_b, flag_a)
     bare = AccountFactory(company=company, creditor=None)
-    save_grid_columns(user=supervisor, columns=list(ALL_COLUMNS))
+    save_grid_columns(user=supervisor, columns=list(GRID_COLUMNS))
     client.force_login(supervisor)
     page = get_grid(client, full=True)
     assert page.headers == DEFAULT_LABELS + OPTIONAL_LABELS
@@ -415,7 +415,7 @@ SORTABLE = ["file_number", "stage", *RANKS]
 
 @pytest.mark.parametrize("column", SORTABLE)
 def test_sort_by_each_column_both_directions(client, supervisor, sortable, column):
-    save_grid_columns(user=supervisor, columns=list(ALL_COLUMNS))
+    save_grid_columns(user=supervisor, columns=list(GRID_COLUMNS))
     client.force_login(supervisor)
     ascending = _expected_order(sortable, column)
     page = get_grid(client, {"sort": column})
@@ -478,7 +478,7 @@ def test_sort_header_marks_the_active_column_and_links_the_other_direction(
 
 
 def test_flags_column_is_not_sortable(client, supervisor, sortable):
-    save_grid_columns(user=supervisor, columns=list(ALL_COLUMNS))
+    save_grid_columns(user=supervisor, columns=list(GRID_COLUMNS))
     client.force_login(supervisor)
     page = get_grid(client, {"sort": "flags"})
     assert len(page.notices) == 1 and "flags" in page.notices[0]
@@ -798,7 +798,7 @@ def test_grid_queries_do_not_grow_with_rows_or_columns(client, company, django_a
     with django_assert_num_queries(expected):
         assert len(get_grid(client, {"per_page": 100}, full=True).rows) == 60
 
-    save_grid_columns(user=user, columns=list(ALL_COLUMNS))
+    save_grid_columns(user=user, columns=list(GRID_COLUMNS))
     with django_assert_num_queries(expected):
         page = get_grid(client, {"per_page": 100}, full=True)
     assert len(page.rows) == 60
@@ -814,7 +814,7 @@ def test_grid_queries_with_default_and_all_columns_are_equal(
     client.get(reverse("accounts:grid"))
     with CaptureQueriesContext(connection) as baseline:
         assert get_grid(client, full=True).headers == DEFAULT_LABELS
-    save_grid_columns(user=supervisor, columns=list(reversed(ALL_COLUMNS)))
+    save_grid_columns(user=supervisor, columns=list(reversed(GRID_COLUMNS)))
     with django_assert_num_queries(len(baseline.captured_queries)):
         page = get_grid(client, full=True)
     assert page.headers == list(reversed(DEFAULT_LABELS + OPTIONAL_LABELS))

@@ -21,7 +21,7 @@ def test_a_chunk_of_items_is_a_chunk_too():
 def test_an_export_chunk_is_large_only_where_copy_writes_it():
     from django.db import connection
 
-    from bulkops.exports import ExportAccounts
+    from accounts.actions.export import ExportAccounts
     from bulkops.models import BulkOperation
 
     action = ExportAccounts()

@@ -23,13 +23,16 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from accounts.actions.export import ExportAccounts
+from accounts.columns import DEFAULT_COLUMNS
 from accounts.models import AccountFlag, CustomField, CustomFieldValue
 from accounts.roles import ADMIN, COLLECTOR, SUPERVISOR
 from accounts.selectable import ACCOUNTS
-from accounts.tables import DEFAULT_COLUMNS
 from billing.services import post_ledger_entry, post_payment, record_payment
-from bulkops import exports, services
-from bulkops.exports import CURRENCY_FORMAT, ExportAccounts
+from bulkops import services
+from bulkops.exports import files, templates
+from bulkops.exports.cells import CURRENCY_FORMAT
+from bulkops.exports.downloads import download_state
 from bulkops.models import (
     AuditEvent,
     BulkOperation,
@@ -260,7 +263,7 @@ def test_csv_bytes_masked_by_default(supervisor, data):
 
 
 def test_csv_every_column_unmasked_in_the_chosen_order(supervisor, data):
-    available = exports.available_columns()
+    available = ExportAccounts.catalogue.columns(supervisor)
     keys = list(available)
     assert "cf:legacy" not in keys  # inactive custom fields are not offered
     keys = [keys[-1], *keys[:-1]]  # any order: the last one first
@@ -360,7 +363,7 @@ def test_xlsx_typed_cells(supervisor, data):
 
 
 def test_sheets_roll_over_at_the_row_limit(supervisor, company, monkeypatch):
-    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 3)  # a header and two rows a sheet
+    monkeypatch.setattr(files, "XLSX_MAX_ROWS", 3)  # a header and two rows a sheet
     monkeypatch.setattr(ExportAccounts, "chunk_size", 2)
     monkeypatch.setattr(ExportAccounts, "copy_chunk_size", 2)
     accounts = create_accounts(5, company=company)
@@ -572,21 +575,21 @@ def test_failed_chunks_keep_the_parts_until_a_retry_completes_the_file(
     monkeypatch.setattr(ExportAccounts, "copy_chunk_size", 2)
     accounts = create_accounts(5, company=company)
     ids = [a.pk for a in accounts]
-    real_store = exports._store
+    real_store = files.store
 
     def failing_second_chunk(name, handle):
         if name.endswith(f"/part-{ids[2]:012d}.csv"):
             raise OSError("disk full")
         return real_store(name, handle)
 
-    monkeypatch.setattr(exports, "_store", failing_second_chunk)
+    monkeypatch.setattr(files, "store", failing_second_chunk)
     with django_capture_on_commit_callbacks(execute=True):
         operation = run(supervisor, accounts, {"format": "csv", "columns": ["file_number"]})
     assert (operation.status, operation.succeeded, operation.failed) == ("failed", 3, 2)
     assert csv_rows(operation)[1:] == [[accounts[i].file_number] for i in (0, 1, 4)]
     assert ExportPart.objects.count() == 2  # kept for the retry
 
-    monkeypatch.setattr(exports, "_store", real_store)
+    monkeypatch.setattr(files, "store", real_store)
     with django_capture_on_commit_callbacks(execute=True):
         assert services.retry_failed(user=supervisor, operation=operation) == 2
         assert services.run_operation(operation.pk) == "finished"
@@ -596,12 +599,33 @@ def test_failed_chunks_keep_the_parts_until_a_retry_completes_the_file(
     assert stored_files(storage) == [f"exports/{operation.pk}/accounts-{operation.pk}.csv"]
 
 
+def test_the_page_of_an_export_with_failures_says_what_the_file_lacks(
+    client, supervisor, company, monkeypatch
+):
+    monkeypatch.setattr(ExportAccounts, "chunk_size", 2)
+    monkeypatch.setattr(ExportAccounts, "copy_chunk_size", 2)
+    accounts = create_accounts(5, company=company)
+    real_store = files.store
+
+    def failing_first_chunk(name, handle):
+        if name.endswith(f"/part-{accounts[0].pk:012d}.csv"):
+            raise OSError("disk full")
+        return real_store(name, handle)
+
+    monkeypatch.setattr(files, "store", failing_first_chunk)
+    operation = run(supervisor, accounts, {"format": "csv", "columns": ["file_number"]})
+    assert (operation.status, operation.failed) == ("failed", 2)
+    client.force_login(supervisor)
+    page = client.get(reverse("bulkops:operation-detail", args=[operation.pk])).content.decode()
+    assert "The file lacks the 2 accounts that failed; Retry failed adds them." in page
+
+
 def test_a_chunk_reads_its_rows_in_a_constant_number_of_queries(supervisor, company, data):
     more = create_accounts(4, company=company)
     operation = start(
         supervisor,
         [*data.accounts, *more],
-        {"format": "csv", "columns": list(exports.available_columns())},
+        {"format": "csv", "columns": list(ExportAccounts.catalogue.columns(supervisor))},
     )
 
     def queries(accounts) -> int:
@@ -724,9 +748,9 @@ def test_who_sees_which_templates(client, supervisor, company, other_company):
     private = ExportTemplate.objects.create(
         name="Private", owner=supervisor, company=company, columns=columns
     )
-    assert list(exports.templates_visible_to(supervisor)) == [private, shared]
-    assert list(exports.templates_visible_to(colleague)) == [shared]
-    assert list(exports.templates_visible_to(outsider)) == []
+    assert list(templates.templates_visible_to(supervisor)) == [private, shared]
+    assert list(templates.templates_visible_to(colleague)) == [shared]
+    assert list(templates.templates_visible_to(outsider)) == []
 
     client.force_login(colleague)
     content = client.get(reverse("bulkops:export-fields"), {"template": private.pk})
@@ -945,9 +969,9 @@ def test_expired_export_files_are_purged_from_storage_and_the_row_says_when(
     ExportFile.objects.filter(operation=old).update(expires_at=timezone.now())
     assert len(stored_files(storage)) == 2
 
-    assert exports.purge_expired_exports() == 1
+    assert files.purge_expired_exports() == 1
     assert stored_files(storage) == [fresh.export_file.name]
     purged = ExportFile.objects.get(operation=old)
     assert purged.purged_at is not None
-    assert exports.purge_expired_exports() == 0  # done once, not every hour
-    assert exports.download_state(supervisor, old).status == "expired"
+    assert files.purge_expired_exports() == 0  # done once, not every hour
+    assert download_state(supervisor, old).status == "expired"

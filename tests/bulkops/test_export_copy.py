@@ -1,7 +1,9 @@
-"""The PostgreSQL COPY path of CSV exports (bulkops.export_sql) against the
-Python path (bulkops.exports.chunk_rows + csv_cell + csv.writer): the same
-bytes for every column, masked and unmasked, on data chosen to break them
-(quoting, line breaks, formula prefixes, Unicode, empty and NULL values)."""
+"""The PostgreSQL COPY path of CSV exports (bulkops.exports.copy) against the
+Python path (Catalogue.rows + cells.csv_cell + csv.writer): the same bytes
+for every column of the account catalogue (accounts.columns, and the columns
+billing adds to it), masked and unmasked, on data chosen to break them
+(quoting, line breaks, formula prefixes, Unicode, empty and NULL values):
+what proves that each column's SQL and Python masks and values agree."""
 
 from __future__ import annotations
 
@@ -14,10 +16,14 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.actions.export import ExportAccounts
+from accounts.masking import PYTHON_WHITESPACE
 from accounts.models import AccountFlag, CustomField, CustomFieldValue
 from accounts.selectors import accounts_visible_to
 from billing.services import decline_payment, post_ledger_entry, post_payment, record_payment
-from bulkops import export_sql, exports
+from bulkops.exports import cells, files
+from bulkops.exports import copy as export_copy
+from bulkops.exports.columns import Column
 from tests.factories import (
     AccountFactory,
     AccountStatusFactory,
@@ -38,20 +44,21 @@ pytestmark = [
     pytest.mark.django_db,
     pytest.mark.skipif(
         connection.vendor != "postgresql",
-        reason="export_sql.copy_rows is the PostgreSQL-only COPY path of CSV exports",
+        reason="bulkops.exports.copy is the PostgreSQL-only COPY path of CSV exports",
     ),
 ]
 
 UTC = dt.UTC
+CATALOGUE = ExportAccounts.catalogue
 
 
 def python_bytes(user, ids, columns) -> bytes:
     """The part file's bytes as ExportAccounts.apply writes them without COPY."""
-    kinds = [exports.TEXT if mask else column.kind for column, mask in columns]
+    kinds = [cells.TEXT if mask else column.kind for column, mask in columns]
     handle = io.BytesIO()
-    text, writer = exports._text_writer(handle)
-    for _, cells in exports.chunk_rows(ids, columns, user=user):
-        writer.writerow([exports.csv_cell(raw, k) for raw, k in zip(cells, kinds, strict=True)])
+    text, writer = files.text_writer(handle)
+    for _, row in CATALOGUE.rows(ids, columns, user=user):
+        writer.writerow([cells.csv_cell(raw, k) for raw, k in zip(row, kinds, strict=True)])
     text.detach()
     return handle.getvalue()
 
@@ -61,8 +68,8 @@ def assert_same_bytes(user, ids, columns, *, rows: int) -> bytes:
     visible = list(
         accounts_visible_to(user).filter(pk__in=ids).order_by("pk").values_list("pk", flat=True)
     )
-    got, copied = export_sql.copy_rows(
-        columns, ids, today=timezone.localdate(), visible_to=accounts_visible_to(user)
+    got, copied = export_copy.copy_rows(
+        CATALOGUE, columns, ids, today=timezone.localdate(), visible_to=accounts_visible_to(user)
     )
     assert copied == len(visible)
     # Splitting on the row end keeps equality exact and makes the diff readable.
@@ -71,12 +78,12 @@ def assert_same_bytes(user, ids, columns, *, rows: int) -> bytes:
     return expected
 
 
-def spec_columns(user, keys, *, masked) -> list[tuple[exports.Column, bool]]:
+def spec_columns(user, keys, *, masked) -> list[tuple[Column, bool]]:
     """(Column, mask) pairs through the real spec round trip of an export."""
-    available = exports.available_columns()
+    available = CATALOGUE.columns(user)
     chosen = [available[k] for k in keys]
-    spec = exports.column_spec(chosen, set(keys) if masked else set(), user=user)
-    return exports.resolve_spec(spec, user=user)
+    spec = CATALOGUE.spec(chosen, set(keys) if masked else set(), user=user)
+    return CATALOGUE.resolve(spec, user=user)
 
 
 @pytest.fixture
@@ -185,10 +192,12 @@ def tricky_ids(company, settings):
 
 @pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
 def test_every_column_same_bytes(supervisor, tricky_ids, masked):
-    keys = list(exports.available_columns())
+    keys = list(CATALOGUE.columns(supervisor))
     assert {"cf:region", "cf:score", "cf:since"} <= set(keys) and "cf:legacy" not in keys
     columns = spec_columns(supervisor, keys, masked=masked)
-    assert {c.key for c, mask in columns if mask} == (exports.sensitive_keys() if masked else set())
+    assert {c.key for c, mask in columns if mask} == (
+        CATALOGUE.sensitive_keys(supervisor) if masked else set()
+    )
     written = assert_same_bytes(supervisor, tricky_ids, columns, rows=len(tricky_ids))
     # The data really is tricky: quoted line breaks, escaped formulas, doubled quotes.
     fragments = ['"Line ""one"", block\r\nUnit 5"', '"Unit\r7"', '"\'\rCR first"', "'=12207"]
@@ -259,7 +268,7 @@ def test_unicode_whitespace_and_digits_match(supervisor, company, key, masked, d
 
 def test_python_whitespace_is_every_isspace_character():
     expected = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
-    assert expected == export_sql.PYTHON_WHITESPACE
+    assert expected == PYTHON_WHITESPACE
 
 
 def test_a_lone_backslash_dot_is_quoted_by_copy_but_reads_back_the_same(supervisor, company):
@@ -268,7 +277,9 @@ def test_a_lone_backslash_dot_is_quoted_by_copy_but_reads_back_the_same(supervis
     account = AccountFactory(company=company, debtor=DebtorFactory(city="\\."))
     columns = spec_columns(supervisor, ["city"], masked=False)
     python = python_bytes(supervisor, [account.pk], columns)
-    copied, rows = export_sql.copy_rows(columns, [account.pk], today=timezone.localdate())
+    copied, rows = export_copy.copy_rows(
+        CATALOGUE, columns, [account.pk], today=timezone.localdate()
+    )
     assert (python, copied, rows) == (b"\\.\r\n", b'"\\."\r\n', 1)
     read = [list(csv.reader(io.StringIO(b.decode(), newline=""))) for b in (python, copied)]
     assert read[0] == read[1] == [["\\."]]
@@ -278,7 +289,8 @@ def test_accounts_no_longer_visible_are_left_out_and_counted(company, supervisor
     mine = AccountFactory(company=company)
     other = AccountFactory()  # another company's
     columns = spec_columns(supervisor, ["file_number"], masked=False)
-    data, rows = export_sql.copy_rows(
+    data, rows = export_copy.copy_rows(
+        CATALOGUE,
         columns,
         [mine.pk, other.pk],
         today=timezone.localdate(),
@@ -307,7 +319,7 @@ def test_accounts_no_longer_visible_are_left_out_and_counted(company, supervisor
     ],
 )
 def test_to_crlf(copy_output, expected):
-    assert export_sql.to_crlf(copy_output) == expected
+    assert export_copy.to_crlf(copy_output) == expected
 
 
 def test_visibility_of_everyone_and_of_no_one(company):
@@ -315,13 +327,13 @@ def test_visibility_of_everyone_and_of_no_one(company):
     columns = spec_columns(UserFactory(is_superuser=True), ["file_number"], masked=False)
     today = timezone.localdate()
     operator = UserFactory(is_superuser=True, company=None)
-    everything = export_sql.copy_rows(
-        columns, [account.pk], today=today, visible_to=accounts_visible_to(operator)
+    everything = export_copy.copy_rows(
+        CATALOGUE, columns, [account.pk], today=today, visible_to=accounts_visible_to(operator)
     )
     assert everything == (f"{account.file_number}\r\n".encode(), 1)
     nobody = UserFactory(company=None)
-    assert export_sql.copy_rows(
-        columns, [account.pk], today=today, visible_to=accounts_visible_to(nobody)
+    assert export_copy.copy_rows(
+        CATALOGUE, columns, [account.pk], today=today, visible_to=accounts_visible_to(nobody)
     ) == (b"", 0)
 
 
@@ -336,7 +348,7 @@ def test_visibility_of_everyone_and_of_no_one(company):
     ids=["whole-range", "range-less-a-gap", "sparse", "empty"],
 )
 def test_which_accounts_a_statement_reads(ids, expected):
-    assert export_sql._id_condition(ids) == expected
+    assert export_copy.id_condition(ids) == expected
 
 
 def _reversed_debtors(company, count):
@@ -373,15 +385,15 @@ def test_a_long_chunk_is_copied_in_two_halves_on_two_connections(monkeypatch):
     # A transactional test starts without the roles' groups: a superuser needs none.
     supervisor = UserFactory(company=company, is_superuser=True)
     ids = _reversed_debtors(company, 7)
-    monkeypatch.setattr(export_sql, "SPLIT_ROWS", 2)
+    monkeypatch.setattr(export_copy, "SPLIT_ROWS", 2)
     helpers = []
-    real = export_sql._copy_on_own_connection
+    real = export_copy._copy_on_own_connection
 
     def spy(statement):
         helpers.append(threading.get_ident())
         return real(statement)
 
-    monkeypatch.setattr(export_sql, "_copy_on_own_connection", spy)
+    monkeypatch.setattr(export_copy, "_copy_on_own_connection", spy)
     columns = spec_columns(supervisor, ["file_number", "debtor", "email", "phone"], masked=True)
     with transaction.atomic():
         assert_same_bytes(supervisor, ids, columns, rows=7)

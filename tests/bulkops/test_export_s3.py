@@ -17,9 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from accounts.actions.export import ExportAccounts
 from accounts.masking import mask_account_number
-from bulkops import exports, services
-from bulkops.exports import ExportAccounts
+from bulkops import services
+from bulkops.exports import files
 from bulkops.models import AuditEvent, ExportFile, ExportPart
 from bulkops.selection import Selection
 from bulkops.services import engine
@@ -116,7 +117,7 @@ def test_a_csv_export_is_written_to_the_bucket_served_and_purged(
     assert AuditEvent.objects.filter(action="export.downloaded", bulk_operation=operation).exists()
 
     ExportFile.objects.filter(operation=operation).update(expires_at=timezone.now())
-    assert exports.purge_expired_exports() == 1
+    assert files.purge_expired_exports() == 1
     assert bucket.keys() == []
     response, _ = download(client, supervisor, operation)
     assert response.status_code == 410
