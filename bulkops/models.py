@@ -118,13 +118,6 @@ class BulkOperation(models.Model):
         return f"{self.kind} #{self.pk}"
 
     @property
-    def label(self) -> str:
-        from bulkops.registry import get_action
-
-        action = get_action(self.kind)
-        return action.label if action else self.kind
-
-    @property
     def is_active(self) -> bool:
         """Queued or running: a worker has (or will at once have) it."""
         return self.status in self.ACTIVE

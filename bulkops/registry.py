@@ -306,6 +306,12 @@ def get_action(key: str) -> BulkAction | None:
     return action_class() if action_class else None
 
 
+def label_of(kind: str) -> str:
+    """The label of the action ``kind`` (the key itself once no app registers it)."""
+    action_class = _REGISTRY.get(kind)
+    return action_class.label if action_class else kind
+
+
 def all_actions() -> list[type[BulkAction]]:
     return sorted(_REGISTRY.values(), key=lambda a: (a.order, a.label))
 
@@ -474,6 +480,7 @@ def get_selectable(key: str) -> Selectable:
 class Wording:
     """How an operation's progress and result are put in words."""
 
+    label: str = "Bulk operation"
     noun: str = "row"
     done: str = "changed"
     finishing: str = "finishing"
@@ -484,4 +491,6 @@ def wording_for(action: BulkAction | None) -> Wording:
     if action is None:
         return Wording()
     noun = _SELECTABLES[action.target].noun if action.target in _SELECTABLES else "row"
-    return Wording(noun, action.done_word, action.finishing_text, action.result_template)
+    return Wording(
+        action.label, noun, action.done_word, action.finishing_text, action.result_template
+    )

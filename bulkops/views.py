@@ -19,7 +19,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 from bulkops import selectors, services
 from bulkops.filters import AuditFilter, ItemFilter, OperationFilter
 from bulkops.models import BulkOperation
-from bulkops.registry import extensions_of, get_action, get_selectable, wording_for
+from bulkops.registry import extensions_of, get_action, get_selectable, label_of, wording_for
 from bulkops.selection import current_selection
 from common.paging import paginate
 
@@ -172,6 +172,8 @@ def operation_list(request):
         request.GET, queryset=selectors.operations_visible_to(request.user), user=request.user
     )
     listing = paginate(request, filterset.qs.order_by("-created_at", "-pk"))
+    for operation in listing.page:
+        operation.action_label = label_of(operation.kind)
     return render(
         request,
         "bulkops/operation_list.html",

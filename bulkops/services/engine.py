@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from bulkops.models import AuditEvent, BulkOperation, BulkOperationChunk, BulkOperationItem
-from bulkops.registry import Chunk, Outcomes, get_action, get_selectable
+from bulkops.registry import Chunk, Outcomes, get_action, get_selectable, label_of
 from bulkops.services.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def refuse_if_overlapping(operation: BulkOperation, *, then: str) -> None:
         except LookupError:
             noun = "rows"
         raise OperationRefused(
-            f"Bulk operation #{clash.pk} ({clash.label}) is still working on some of these "
+            f"Bulk operation #{clash.pk} ({label_of(clash.kind)}) is still working on some of these "
             f"{noun}. Wait for it to finish, or cancel it, and {then}."
         )
 
