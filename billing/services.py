@@ -5,16 +5,19 @@ records the audit event, so the ledger and the account never disagree."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, DecimalField, F, Q, Value, When
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import MONEY, Account
 from billing.models import Claim, LedgerEntry, Payment, PaymentMethod
-from bulkops.services import record_audit_event, record_field_change
+from bulkops.services import record_audit_event, record_audit_events, record_field_change
 
 CENT = Decimal("0.01")
 
@@ -46,13 +49,7 @@ def post_ledger_entry(
     """Post one journal line and move the account's (and claim's) balance by
     its amount. Refuses a zero amount, a sign that does not fit the kind and a
     claim of another account."""
-    amount = to_money(amount)
-    if amount == 0:
-        raise ValidationError("A ledger entry needs a non-zero amount.")
-    if kind in _POSITIVE and amount < 0:
-        raise ValidationError(f"A {kind} must increase the balance.")
-    if kind in _NEGATIVE and amount > 0:
-        raise ValidationError(f"A {kind} must decrease the balance.")
+    amount = _checked_amount(kind, amount)
     if claim is not None and claim.account_id != account.pk:
         raise ValidationError("The claim belongs to another account.")
 
@@ -89,6 +86,153 @@ def post_ledger_entry(
         )
     account.refresh_from_db(fields=["current_balance"])
     return entry
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """One journal line for ``post_ledger_entries`` (ids, not instances, so a
+    chunk of thousands costs no model loading)."""
+
+    account_id: int
+    kind: str
+    amount: Decimal
+    claim_id: int | None = None
+    description: str = ""
+    payment_method_id: int | None = None
+
+
+def _checked_amount(kind: str, amount) -> Decimal:
+    amount = to_money(amount)
+    if amount == 0:
+        raise ValidationError("A ledger entry needs a non-zero amount.")
+    if kind in _POSITIVE and amount < 0:
+        raise ValidationError(f"A {kind} must increase the balance.")
+    if kind in _NEGATIVE and amount > 0:
+        raise ValidationError(f"A {kind} must decrease the balance.")
+    return amount
+
+
+def _new_balances(model, before: dict[int, Decimal], moves: dict[int, Decimal]) -> int:
+    """One UPDATE setting each row's balance column to its before + move,
+    computed here in Decimal (F() arithmetic is floating point on SQLite)."""
+    field = "current_balance" if model is Account else "balance"
+    output = DecimalField(**MONEY)
+    whens = [
+        When(pk=pk, then=Value(before[pk] + move, output_field=output))
+        for pk, move in moves.items()
+    ]
+    return model.objects.filter(pk__any=list(moves)).update(
+        **{field: Case(*whens, output_field=output)}
+    )
+
+
+def post_ledger_entries(
+    *,
+    entries: Sequence[NewEntry],
+    actor=None,
+    context: str = LedgerEntry.Context.BULK,
+    bulk_operation=None,
+) -> list[LedgerEntry]:
+    """Post many journal lines at once (a chunk of fees or write-offs) and move
+    the accounts' and claims' balances by their sums: the accounts and claims
+    locked in one statement each, the entries inserted in one, the balances
+    updated in one each, and the audit (an account's balance before and
+    after) in one, however many entries there are.
+
+    Every line is checked first, as ``post_ledger_entry`` checks one; a bad
+    line refuses the whole batch, naming its account, and writes nothing."""
+    if not entries:
+        return []
+    lines = []
+    for entry in entries:
+        try:
+            lines.append((entry, _checked_amount(entry.kind, entry.amount)))
+        except ValidationError as exc:
+            raise ValidationError(f"Account {entry.account_id}: {exc.messages[0]}") from exc
+    account_ids = sorted({entry.account_id for entry in entries})
+    claim_ids = sorted({entry.claim_id for entry in entries if entry.claim_id is not None})
+
+    with transaction.atomic():
+        # Locked in id order, as every writer of several accounts does, so two
+        # batches over the same accounts cannot deadlock.
+        account_before = dict(
+            Account.objects.select_for_update()
+            .filter(pk__any=account_ids)
+            .order_by("pk")
+            .values_list("pk", "current_balance")
+        )
+        if missing := set(account_ids) - set(account_before):
+            raise ValidationError(f"Account {min(missing)} does not exist.")
+        claim_before: dict[int, Decimal] = {}
+        if claim_ids:
+            claims = (
+                Claim.objects.select_for_update()
+                .filter(pk__any=claim_ids)
+                .order_by("pk")
+                .values_list("pk", "account_id", "balance")
+            )
+            claim_account = {}
+            for pk, account_id, balance in claims:
+                claim_account[pk], claim_before[pk] = account_id, balance
+            for entry in entries:
+                if (
+                    entry.claim_id is not None
+                    and claim_account.get(entry.claim_id) != entry.account_id
+                ):
+                    raise ValidationError(
+                        f"Account {entry.account_id}: the claim belongs to another account."
+                    )
+
+        created_by = actor if actor is not None and actor.is_authenticated else None
+        posted_at = timezone.now()
+        created = LedgerEntry.objects.bulk_create(
+            [
+                LedgerEntry(
+                    account_id=entry.account_id,
+                    claim_id=entry.claim_id,
+                    kind=entry.kind,
+                    amount=amount,
+                    context=context,
+                    description=entry.description,
+                    payment_method_id=entry.payment_method_id,
+                    created_by=created_by,
+                    bulk_operation=bulk_operation,
+                    posted_at=posted_at,
+                )
+                for entry, amount in lines
+            ]
+        )
+        account_moves: dict[int, Decimal] = defaultdict(Decimal)
+        claim_moves: dict[int, Decimal] = defaultdict(Decimal)
+        kinds: dict[int, set[str]] = defaultdict(set)
+        for entry, amount in lines:
+            account_moves[entry.account_id] += amount
+            kinds[entry.account_id].add(entry.kind)
+            if entry.claim_id is not None:
+                claim_moves[entry.claim_id] += amount
+        _new_balances(Account, account_before, account_moves)
+        if claim_moves:
+            _new_balances(Claim, claim_before, claim_moves)
+
+        # One audit event per account: its balance before and after the batch,
+        # under the entries' kind (``ledger.entries`` when they mix kinds).
+        by_action: dict[str, list] = defaultdict(list)
+        for account_id, move in account_moves.items():
+            (kind,) = kinds[account_id] if len(kinds[account_id]) == 1 else ("entries",)
+            before = account_before[account_id]
+            by_action[f"ledger.{kind}"].append(
+                (account_id, {"current_balance": (before, before + move)})
+            )
+        for action, changes_by_id in by_action.items():
+            record_audit_events(
+                actor=actor,
+                action=action,
+                model=Account,
+                changes_by_id=changes_by_id,
+                bulk_operation=bulk_operation,
+                occurred_at=posted_at,
+            )
+    return created
 
 
 def record_payment(
@@ -192,17 +336,28 @@ def decline_payment(*, payment: Payment, reason: str, actor=None) -> Payment:
     return payment
 
 
+# Which payments each Credit Payments choice moves. Declined payments never
+# move: no money came in for the collector to be credited with.
+CREDITED_STATUSES = {
+    "all": (Payment.Status.PENDING, Payment.Status.POSTED),
+    "pending": (Payment.Status.PENDING,),
+}
+
+
 def credit_payments(
-    *, actor, account_ids: list[int], collector, only_pending: bool = False, bulk_operation=None
+    *,
+    actor,
+    account_ids: list[int],
+    collector,
+    statuses=CREDITED_STATUSES["all"],
+    bulk_operation=None,
 ) -> int:
-    """Credit the payments of these accounts to ``collector``: every payment
-    (or only the pending ones) not already credited to them, in one audited
-    statement. Returns how many payments changed."""
-    payments = Payment.objects.filter(account_id__any=list(account_ids)).exclude(
-        credited_to=collector
-    )
-    if only_pending:
-        payments = payments.filter(status=Payment.Status.PENDING)
+    """Credit the payments of these accounts to ``collector``: those in
+    ``statuses`` (pending and posted unless told otherwise) not already
+    credited to them, in one audited statement. Returns how many changed."""
+    payments = Payment.objects.filter(
+        account_id__any=list(account_ids), status__in=list(statuses)
+    ).exclude(credited_to=collector)
     with transaction.atomic():
         record_field_change(
             actor=actor,

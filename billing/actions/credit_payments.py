@@ -13,7 +13,6 @@ from bulkops.registry import ActionExtension, register_extension
 
 CHOICES = [("off", "Off"), ("all", "All"), ("pending", "Pending Only")]
 
-
 class CreditPaymentsForm(forms.Form):
     credit_payments = forms.ChoiceField(
         label="Credit Payments", choices=CHOICES, initial="off", widget=forms.RadioSelect
@@ -31,7 +30,9 @@ class CreditPayments(ActionExtension):
         credit = parameters.get("credit_payments", "off")
         if credit == "off":
             return ""
-        return "crediting all payments" if credit == "all" else "crediting pending payments"
+        if credit == "all":
+            return "crediting pending and posted payments"
+        return "crediting pending payments"
 
     def apply(self, items, operation, outcomes):
         """The payments of the accounts the chunk assigned to a collector;
@@ -52,6 +53,6 @@ class CreditPayments(ActionExtension):
                 actor=operation.created_by,
                 account_ids=account_ids,
                 collector=collector,
-                only_pending=credit == "pending",
+                statuses=services.CREDITED_STATUSES[credit],
                 bulk_operation=operation,
             )

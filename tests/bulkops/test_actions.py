@@ -16,7 +16,7 @@ from accounts.actions import AssignTo, AssignToForm, ChangeStatusForm
 from accounts.models import Account, AccountFlag, AccountStatus, Flag, User
 from accounts.roles import COLLECTOR, SUPERVISOR
 from billing.models import Payment
-from billing.services import decline_payment, record_payment
+from billing.services import decline_payment, post_payment, record_payment
 from bulkops import services
 from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem
 from bulkops.registry import get_action
@@ -497,7 +497,9 @@ def test_reassigning_records_the_previous_collector(supervisor, company, people)
 
 @pytest.mark.parametrize(
     ("credit", "credited"),
-    [("off", set()), ("all", {"pending", "declined", "bobs"}), ("pending", {"pending", "bobs"})],
+    # "All" moves pending and posted payments; declined ones stay (a defect
+    # fixed in issue 12: "All" used to move declined payments too).
+    [("off", set()), ("all", {"pending", "posted", "bobs"}), ("pending", {"pending", "bobs"})],
 )
 def test_credit_payments(supervisor, company, people, credit, credited):
     alice, bob = people["alice"], people["bob"]
@@ -507,8 +509,10 @@ def test_credit_payments(supervisor, company, people, credit, credited):
         "declined": record_payment(account=account, amount="20.00"),
         "bobs": record_payment(account=account, amount="30.00", credited_to=bob),
         "elsewhere": record_payment(account=untouched, amount="40.00"),
+        "posted": record_payment(account=account, amount="5.00"),
     }
     decline_payment(payment=payments["declined"], reason="NSF")
+    post_payment(payment=payments["posted"])
     before = {name: p.credited_to_id for name, p in payments.items()}
 
     operation = run(
