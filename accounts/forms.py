@@ -17,7 +17,11 @@ class ColumnsForm(forms.Form):
     )
 
 
-class SavedListForm(forms.ModelForm):
+class SavedListForm(forms.Form):
+    """The list builder's fields. A plain form: ``accounts.services.save_list``
+    does the saving (and the name check) from its cleaned data."""
+
+    name = forms.CharField(label="List Name", max_length=100)
     default_sort = forms.ChoiceField(label="Default Sort", required=False)
     columns = forms.MultipleChoiceField(
         label="Show Fields on List",
@@ -25,20 +29,31 @@ class SavedListForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         required=False,
     )
+    shared_with_users = forms.ModelMultipleChoiceField(
+        label="Share With: users",
+        queryset=None,
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+    )
+    shared_with_groups = forms.ModelMultipleChoiceField(
+        label="Share With: groups",
+        queryset=Group.objects.none(),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 3}),
+    )
 
-    class Meta:
-        model = SavedList
-        fields = ["name", "default_sort", "columns", "shared_with_users", "shared_with_groups"]
-        labels = {
-            "shared_with_users": "Share With: users",
-            "shared_with_groups": "Share With: groups",
-        }
-        widgets = {
-            "shared_with_users": forms.SelectMultiple(attrs={"size": 6}),
-            "shared_with_groups": forms.SelectMultiple(attrs={"size": 3}),
-        }
-
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, saved_list: SavedList | None = None, **kwargs):
+        if saved_list is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "name": saved_list.name,
+                    "default_sort": saved_list.default_sort,
+                    "columns": saved_list.columns,
+                    "shared_with_users": list(saved_list.shared_with_users.all()),
+                    "shared_with_groups": list(saved_list.shared_with_groups.all()),
+                },
+            )
         super().__init__(*args, **kwargs)
         self.user = user
         sorts = [("", "File Number")]
@@ -51,16 +66,3 @@ class SavedListForm(forms.ModelForm):
             pk=user.pk
         )
         self.fields["shared_with_groups"].queryset = Group.objects.order_by("name")
-        self.fields["shared_with_users"].required = False
-        self.fields["shared_with_groups"].required = False
-
-    def clean_name(self):
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("Give the list a name.")
-        duplicate = SavedList.objects.filter(owner=self.user, name=name)
-        if self.instance.pk:
-            duplicate = duplicate.exclude(pk=self.instance.pk)
-        if duplicate.exists():
-            raise forms.ValidationError("You already have a list with this name.")
-        return name

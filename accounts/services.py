@@ -8,11 +8,14 @@ the accounts it was given: done unless skipped, with the reason."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts import selectors
 from accounts.columns import GRID_COLUMNS
 from accounts.models import Account, AccountFlag, AccountStatus, Flag, GridPreference, SavedList
 from bulkops.registry import Outcomes
@@ -214,30 +217,57 @@ def save_grid_columns(*, user, columns: list[str]) -> GridPreference:
 
 
 @transaction.atomic
-def save_list(*, user, saved_list: SavedList | None, form, filter_query: str) -> SavedList:
-    """Create or update a saved list from a valid SavedListForm. Only the
-    owner may update; the caller checks that before."""
-    before = None
+def save_list(
+    *,
+    user,
+    name: str,
+    filter_query: str,
+    default_sort: str = "",
+    columns: Sequence[str] = (),
+    shared_with_users: Iterable = (),
+    shared_with_groups: Iterable = (),
+    saved_list: SavedList | None = None,
+) -> SavedList:
+    """Create a saved list owned by ``user``, or update ``saved_list``, which
+    only its owner may do. The name must be new among the owner's lists;
+    unknown columns are dropped; a list is shared only with users of the
+    owner's company. Audited, with the name and filters before and after."""
+    if saved_list is not None and saved_list.owner_id != user.pk:
+        raise PermissionDenied("Only the owner can edit this list.")
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the list a name."})
+    duplicate = SavedList.objects.filter(owner=user, name=name)
     if saved_list is not None:
-        before = {"name": saved_list.name, "filter_query": saved_list.filter_query}
-    instance = form.save(commit=False)
+        duplicate = duplicate.exclude(pk=saved_list.pk)
+    if duplicate.exists():
+        raise ValidationError({"name": "You already have a list with this name."})
+    before = None
     if saved_list is None:
-        instance.owner = user
-        instance.company = user.company
-    instance.filter_query = filter_query
-    instance.updated_at = timezone.now()
-    instance.save()
-    form.save_m2m()
+        saved_list = SavedList(owner=user, company=user.company)
+    else:
+        before = {"name": saved_list.name, "filter_query": saved_list.filter_query}
+    saved_list.name = name
+    saved_list.filter_query = filter_query
+    saved_list.default_sort = default_sort
+    saved_list.columns = [c for c in columns if c in GRID_COLUMNS]
+    saved_list.updated_at = timezone.now()
+    saved_list.save()
+    colleagues = selectors.company_users(user).exclude(pk=user.pk)
+    saved_list.shared_with_users.set(
+        colleagues.filter(pk__in=[getattr(u, "pk", u) for u in shared_with_users])
+    )
+    saved_list.shared_with_groups.set(list(shared_with_groups))
     record_audit_event(
         actor=user,
         action="saved_list.updated" if before else "saved_list.created",
-        obj=instance,
+        obj=saved_list,
         changes={
-            "name": (before and before["name"], instance.name),
-            "filter_query": (before and before["filter_query"], instance.filter_query),
+            "name": (before and before["name"], saved_list.name),
+            "filter_query": (before and before["filter_query"], saved_list.filter_query),
         },
     )
-    return instance
+    return saved_list
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -126,7 +126,7 @@ def list_edit(request, pk):
 def _list_form(request, *, saved_list):
     data = request.POST if request.method == "POST" else None
     initial_filters = QueryDict(saved_list.filter_query) if saved_list else QueryDict()
-    form = SavedListForm(data, user=request.user, instance=saved_list)
+    form = SavedListForm(data, user=request.user, saved_list=saved_list)
     filterset = AccountFilter.for_user(
         request.user, request.POST if data is not None else initial_filters
     )
@@ -141,14 +141,18 @@ def _list_form(request, *, saved_list):
             query = QueryDict(mutable=True)
             for key, value in filter_params(request.POST):
                 query.appendlist(key, value)
-            saved = services.save_list(
-                user=request.user,
-                saved_list=saved_list,
-                form=form,
-                filter_query=query.urlencode(),
-            )
-            messages.success(request, f"List “{saved.name}” saved.")
-            return redirect(saved_list_url(saved))
+            try:
+                saved = services.save_list(
+                    user=request.user,
+                    saved_list=saved_list,
+                    filter_query=query.urlencode(),
+                    **form.cleaned_data,
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, f"List “{saved.name}” saved.")
+                return redirect(saved_list_url(saved))
     count = filterset.qs.count()
     return render(
         request,

@@ -9,11 +9,13 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import QueryDict
 from django.urls import reverse
 
 from accounts.models import SavedList
 from accounts.roles import COLLECTOR, SUPERVISOR
+from accounts.services import save_list
 from bulkops.models import AuditEvent
 from tests.accounts.test_grid_views import get_grid, parse_grid
 from tests.factories import (
@@ -277,6 +279,46 @@ def test_owner_keeps_the_name_when_editing(client, supervisor, shared_list, acco
         reverse("accounts:list-edit", args=[shared_list.pk]), _builder_post(name="Big NY")
     )
     assert response.status_code == 302
+
+
+def test_save_list_takes_plain_arguments(supervisor, collector, outsider, collector_group):
+    saved = save_list(
+        user=supervisor,
+        name="  Dispute  ",
+        filter_query="status=2",
+        default_sort="-current_balance",
+        columns=["debtor", "bogus", "stage"],
+        shared_with_users=[collector, outsider, supervisor],
+        shared_with_groups=[collector_group],
+    )
+    saved.refresh_from_db()
+    assert (saved.name, saved.owner, saved.company) == ("Dispute", supervisor, supervisor.company)
+    assert saved.columns == ["debtor", "stage"]  # unknown keys dropped
+    # Only colleagues: not another company's user, not the owner.
+    assert list(saved.shared_with_users.all()) == [collector]
+    assert list(saved.shared_with_groups.all()) == [collector_group]
+    [event] = AuditEvent.objects.filter(action="saved_list.created")
+    assert event.changes == {"name": [None, "Dispute"], "filter_query": [None, "status=2"]}
+
+
+def test_save_list_audits_the_name_it_had_before(supervisor, shared_list):
+    save_list(user=supervisor, saved_list=shared_list, name="Bigger NY", filter_query="state=NY")
+    [event] = AuditEvent.objects.filter(action="saved_list.updated")
+    assert event.changes == {
+        "name": ["Big NY", "Bigger NY"],
+        "filter_query": ["state=NY&balance_min=100", "state=NY"],
+    }
+
+
+def test_save_list_refuses_a_stranger_and_a_duplicate_name(supervisor, collector, shared_list):
+    with pytest.raises(PermissionDenied):
+        save_list(user=collector, saved_list=shared_list, name="Mine now", filter_query="")
+    save_list(user=supervisor, name="Other", filter_query="")
+    with pytest.raises(ValidationError, match="already have a list with this name"):
+        save_list(user=supervisor, saved_list=shared_list, name="Other", filter_query="")
+    shared_list.refresh_from_db()
+    assert shared_list.name == "Big NY"
+    assert SavedList.objects.count() == 2
 
 
 def test_owner_deletes_the_list(client, supervisor, shared_list):
