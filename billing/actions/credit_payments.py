@@ -13,6 +13,7 @@ from bulkops.registry import ActionExtension, register_extension
 
 CHOICES = [("off", "Off"), ("all", "All"), ("pending", "Pending Only")]
 
+
 class CreditPaymentsForm(forms.Form):
     credit_payments = forms.ChoiceField(
         label="Credit Payments", choices=CHOICES, initial="off", widget=forms.RadioSelect
