@@ -627,19 +627,6 @@ class Alert(models.Model):
         ordering = ["-created_at"]
 
 
-class GridPreference(models.Model):
-    """A user's remembered choice of grid columns (keys from accounts.tables)."""
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="grid_preference"
-    )
-    columns = models.JSONField(default=list)
-    per_page = models.PositiveSmallIntegerField(default=50)
-
-    def __str__(self):
-        return f"grid columns of {self.user}"
-
-
 class SavedList(models.Model):
     """A named account list: filters, default sort and columns, shared with
     users or groups of the owner's company. Only the owner edits it."""

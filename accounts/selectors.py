@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from django.db.models import F, Q, QuerySet
 
-from accounts.columns import DEFAULT_COLUMNS
+from accounts.columns import DEFAULT_COLUMNS, GRID_COLUMNS
 from accounts.masking import mask_account_number, mask_email, mask_phone
 from accounts.models import (
     CONFIGURATION_UNIQUE,
     Account,
     AccountAccess,
-    GridPreference,
     SavedList,
     User,
 )
 from accounts.roles import COLLECTOR
+from common.preferences import table_columns
 
 
 def accounts_visible_to(user) -> QuerySet[Account]:
@@ -143,10 +143,13 @@ def saved_lists_visible_to(user) -> QuerySet[SavedList]:
     return queryset.distinct().select_related("owner").order_by("name")
 
 
+GRID_TABLE = "accounts"  # the grid's key among table preferences (its selectable's)
+
+
 def grid_columns_for(user) -> list[str]:
-    """The grid columns ``user`` chose, else the catalogue's defaults."""
-    columns = GridPreference.objects.filter(user=user).values_list("columns", flat=True).first()
-    return list(columns) if columns else list(DEFAULT_COLUMNS)
+    """The grid columns ``user`` chose (those the catalogue still has), else
+    the catalogue's defaults."""
+    return table_columns(user, GRID_TABLE, known=GRID_COLUMNS, default=DEFAULT_COLUMNS)
 
 
 def collectors_of(user) -> QuerySet[User]:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts import selectors
 from accounts.columns import GRID_COLUMNS
-from accounts.models import Account, AccountFlag, AccountStatus, Flag, GridPreference, SavedList
+from accounts.models import Account, AccountFlag, AccountStatus, Flag, SavedList
 from bulkops.registry import Outcomes
 from bulkops.services import (
     audited_update,
@@ -25,6 +25,8 @@ from bulkops.services import (
     record_audit_events,
     record_field_change,
 )
+from common.models import TablePreference
+from common.preferences import save_table_columns
 
 
 @transaction.atomic
@@ -207,13 +209,9 @@ def _by_owner(rows) -> dict[int, list]:
     return owned
 
 
-def save_grid_columns(*, user, columns: list[str]) -> GridPreference:
+def save_grid_columns(*, user, columns: list[str]) -> TablePreference:
     """Remember the user's grid columns (unknown keys are dropped)."""
-    columns = [c for c in columns if c in GRID_COLUMNS]
-    preference, _ = GridPreference.objects.update_or_create(
-        user=user, defaults={"columns": columns}
-    )
-    return preference
+    return save_table_columns(user, selectors.GRID_TABLE, columns, known=GRID_COLUMNS)
 
 
 @transaction.atomic

@@ -1,7 +1,7 @@
 """The accounts grid table, made from the account column catalogue
 (accounts.columns): a column for every grid column there, with its label,
 sort keys, classes and cell. Which of them show is the user's choice
-(GridPreference) or the saved list's."""
+(a common.TablePreference) or the saved list's."""
 
 from __future__ import annotations
 

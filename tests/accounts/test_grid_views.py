@@ -21,9 +21,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.columns import GRID_COLUMNS
-from accounts.models import Account, GridPreference
+from accounts.models import Account
 from accounts.roles import COLLECTOR, SUPERVISOR
 from accounts.services import save_grid_columns
+from common.models import TablePreference
 from tests.factories import (
     AccountFactory,
     AccountStatusFactory,
@@ -39,6 +40,12 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+def grid_preferences():
+    """The grid's remembered columns, among every table's."""
+    return TablePreference.objects.filter(table="accounts")
+
 
 DEFAULT_LABELS = [
     "File Number",
@@ -225,7 +232,7 @@ def test_saved_column_choice_is_remembered_per_user_in_that_order(
     )
     assert response.status_code == 302
     assert response.url == reverse("accounts:grid") + "?q=F70"
-    preference = GridPreference.objects.get(user=collector)
+    preference = grid_preferences().get(user=collector)
     assert preference.columns == ["debtor", "file_number", "creditor", "current_balance"]
 
     page = get_grid(client)
@@ -251,7 +258,7 @@ def test_columns_post_without_a_known_column_is_refused(client, collector, one_a
     for data in ({}, {"columns": ["bogus"]}):
         response = client.post(reverse("accounts:columns"), data, follow=True)
         assert "Choose at least one known column." in response.content.decode()
-        assert GridPreference.objects.get(user=collector).columns == ["debtor", "file_number"]
+        assert grid_preferences().get(user=collector).columns == ["debtor", "file_number"]
         assert parse_grid(response).headers == ["Debtor", "File Number"]
 
 
@@ -259,7 +266,7 @@ def test_unknown_column_keys_never_reach_the_grid(client, collector, one_account
     client.force_login(collector)
     # Through the endpoint: whatever it answers, an unknown key is not stored.
     client.post(reverse("accounts:columns"), {"columns": ["creditor", "bogus", "file_number"]})
-    stored = GridPreference.objects.filter(user=collector).values_list("columns", flat=True)
+    stored = grid_preferences().filter(user=collector).values_list("columns", flat=True)
     assert all("bogus" not in columns for columns in stored)
     # The service drops unknown keys.
     assert save_grid_columns(user=collector, columns=["creditor", "bogus", "stage"]).columns == [
@@ -267,12 +274,12 @@ def test_unknown_column_keys_never_reach_the_grid(client, collector, one_account
         "stage",
     ]
     # A stale preference (a column since removed) shows the known ones only.
-    GridPreference.objects.filter(user=collector).update(
+    grid_preferences().filter(user=collector).update(
         columns=["gone", "state", "file_number", "gone_too"]
     )
     assert get_grid(client).headers == ["State", "File Number"]
     # Nothing known left: the defaults.
-    GridPreference.objects.filter(user=collector).update(columns=["gone"])
+    grid_preferences().filter(user=collector).update(columns=["gone"])
     assert get_grid(client).headers == DEFAULT_LABELS
 
 
@@ -740,7 +747,7 @@ def test_user_without_view_account_gets_403_everywhere(client, company, urls):
 def test_changes_require_post(client, collector, name):
     client.force_login(collector)
     assert client.get(reverse(name)).status_code == 405
-    assert GridPreference.objects.filter(user=collector).count() == 0
+    assert grid_preferences().filter(user=collector).count() == 0
 
 
 def test_list_delete_requires_post(client, collector):
