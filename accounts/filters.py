@@ -33,6 +33,7 @@ from accounts.models import (
 from accounts.roles import COLLECTOR
 from accounts.selectors import accounts_visible_to, configuration_visible_to
 from accounts.states import STATE_CHOICES
+from bulkops.filters import SelectionFileFilter
 from common.filters import (
     AmountFilter,
     DateFilter,
@@ -135,6 +136,8 @@ class AccountFilter(django_filters.FilterSet):
     declined_min = IntegerFilter(
         field_name="declined_count", lookup_expr="gte", label="Declined transactions at least"
     )
+    # The accounts of an uploaded file of file numbers ("Select from file").
+    file = SelectionFileFilter(selectable="accounts")
 
     class Meta:
         model = Account

@@ -16,6 +16,7 @@ from accounts.filters import AccountFilter
 from accounts.tables import AccountTable, page_queryset
 from bulkops.registry import Toolbar, toolbar_for
 from bulkops.selection import Selection
+from bulkops.services.selection_files import selection_file_of
 
 PAGE_SIZES = (25, 50, 100, 500)
 DEFAULT_PAGE_SIZE = 50
@@ -36,16 +37,23 @@ class FilterGroups:
     main: list[BoundField]
     more: list[BoundField]
     more_open: bool
+    hidden: list[BoundField] = field(default_factory=list)  # "From file", kept as it is
 
 
 def filter_groups(filterset: AccountFilter) -> FilterGroups:
     form = filterset.form
     main = [form[name] for name in MAIN_FILTERS if name in form.fields]
     more = [
-        form[name] for name in form.fields if name != SEARCH_FILTER and name not in MAIN_FILTERS
+        form[name]
+        for name in form.fields
+        if name != SEARCH_FILTER and name not in MAIN_FILTERS and not form[name].is_hidden
     ]
+    hidden = [field for field in form.hidden_fields() if _has_value(form, field)]
     return FilterGroups(
-        main=main, more=more, more_open=any(_has_value(form, field) for field in more)
+        main=main,
+        more=more,
+        more_open=any(_has_value(form, field) for field in more),
+        hidden=hidden,
     )
 
 
@@ -74,6 +82,8 @@ class GridState:
     columns: list[str] = field(default_factory=list)
     query: str = ""
     saved_list: object = None
+    selection_file: object = None  # the uploaded file whose accounts the grid shows
+    without_file_query: str = ""
     toolbar: Toolbar = field(default_factory=Toolbar)
     notices: list[str] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
@@ -148,6 +158,17 @@ def build_grid(user, querydict: QueryDict, *, selection: Selection) -> GridState
             state.notices.append(
                 f"Page size must be one of {', '.join(map(str, PAGE_SIZES))}; showing {DEFAULT_PAGE_SIZE}."
             )
+
+    if querydict.get("file"):
+        state.selection_file = selection_file_of(user, "accounts", querydict["file"])
+        if state.selection_file is None:
+            state.notices.append(
+                "That file of file numbers is not yours or has expired; no account matches it."
+            )
+        without = querydict.copy()
+        without.pop("file", None)
+        without.pop("page", None)
+        state.without_file_query = without.urlencode()
 
     filterset = AccountFilter.for_user(user, querydict)
     state.filterset = filterset

@@ -19,4 +19,7 @@ ACCOUNTS = Selectable(
     object_type="accounts.account",
     find_row=selectors.account_by_file_number,
     row_param="file_number",
+    find_rows=selectors.accounts_by_file_numbers,
+    url_name="accounts:grid",
+    view_permission="accounts.view_account",
 )

@@ -131,6 +131,23 @@ def account_by_file_number(text: str) -> int | None:
     )
 
 
+def accounts_by_file_numbers(user, values: list[str]) -> dict[str, int]:
+    """{value: account id} for the values (file numbers as typed: any case,
+    spaces around) naming accounts ``user`` may see; one query per 5,000."""
+    wanted: dict[str, list[str]] = {}
+    for value in values:
+        wanted.setdefault(value.strip().upper(), []).append(value)
+    found: dict[str, int] = {}
+    numbers = list(wanted)
+    visible = accounts_visible_to(user)
+    for start in range(0, len(numbers), 5_000):
+        batch = numbers[start : start + 5_000]
+        for number, pk in visible.filter(file_number__any=batch).values_list("file_number", "pk"):
+            for value in wanted[number]:
+                found[value] = pk
+    return found
+
+
 def saved_lists_visible_to(user) -> QuerySet[SavedList]:
     """Lists the user owns or that are shared with them or one of their groups,
     within the user's company."""

@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from bulkops import registry
-from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem
+from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem, SelectionFileRow
+from bulkops.services.selection_files import selection_file_of
 from common.filters import DateFilter, IntegerFilter
 
 
@@ -109,3 +110,29 @@ class AuditFilter(django_filters.FilterSet):
             return queryset.filter(object_type=selectable.object_type, object_id=row_id)
 
         return filter_row
+
+
+class SelectionFileFilter(django_filters.NumberFilter):
+    """``file=<id>``: the rows of one of the user's uploaded selection files
+    (bulkops.services.selection_files). Any list's FilterSet can declare it
+    with its list's key; the FilterSet must keep its user as ``self.user``.
+    Fails closed: a file that is not the user's, another list's or expired
+    matches no row, never every row."""
+
+    def __init__(self, *args, selectable: str, **kwargs):
+        kwargs.setdefault("label", "From file")
+        kwargs.setdefault("widget", forms.HiddenInput)
+        super().__init__(*args, **kwargs)
+        self.selectable = selectable
+
+    def filter(self, queryset, value):
+        if value in (None, ""):
+            return queryset
+        selection_file = selection_file_of(
+            getattr(self.parent, "user", None), self.selectable, value
+        )
+        if selection_file is None:
+            return queryset.none()
+        return queryset.filter(
+            pk__in=SelectionFileRow.objects.filter(file_id=selection_file.pk).values("target_id")
+        )

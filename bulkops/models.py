@@ -499,3 +499,39 @@ class ExportPart(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class SelectionFile(models.Model):
+    """An uploaded file of rows to select in a list (a CSV of file numbers
+    for the accounts grid): the rows it named that its owner may see, kept
+    until ``SELECTION_FILE_TTL_DAYS`` after upload. Selecting it is a filter
+    of the list (``file=<id>``) that only its owner can use."""
+
+    selectable = models.CharField(max_length=50)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="selection_files"
+    )
+    name = models.CharField(max_length=255)
+    uploaded_at = models.DateTimeField(default=timezone.now, db_index=True)
+    lines = models.PositiveIntegerField(help_text="Values read from the file.")
+    found = models.PositiveIntegerField(help_text="Distinct rows those values named.")
+    not_found = models.JSONField(
+        default=list, help_text="The first values not found: [line, value] pairs."
+    )
+    not_found_count = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return self.name
+
+
+class SelectionFileRow(models.Model):
+    """One row a selection file named, with the first line naming it."""
+
+    file = models.ForeignKey(SelectionFile, on_delete=models.CASCADE, related_name="rows")
+    target_id = models.BigIntegerField()
+    line = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["file", "target_id"], name="selection_file_row_unique")
+        ]

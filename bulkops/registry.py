@@ -447,6 +447,13 @@ class Selectable:
     object_type: str = ""
     find_row: Callable[[str], int | None] | None = None
     row_param: str = ""  # the audit log's query parameter for it ("file_number")
+    # Selecting from an uploaded file: ``find_rows(user, values)`` gives
+    # {value: id} for the values naming rows ``user`` may see, the file's
+    # column is the one headed ``row_label`` (else its first), and the list
+    # is shown at ``url_name``. Without find_rows a list takes no files.
+    find_rows: Callable[[Any, list[str]], dict[str, int]] | None = None
+    url_name: str = ""
+    view_permission: str = ""  # who may open the list (and so select in it)
 
     def filter_params(self, querydict) -> list[tuple[str, str]]:
         """The filter part of a query string, canonical (sorted, no empties),

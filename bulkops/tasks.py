@@ -4,6 +4,7 @@ from celery import shared_task
 
 from bulkops import services
 from bulkops.exports import files
+from bulkops.services import selection_files
 
 
 @shared_task(name="bulkops.record_heartbeat", ignore_result=True)
@@ -34,3 +35,8 @@ def start_due_operations():
 @shared_task(name="bulkops.purge_expired_exports", ignore_result=True)
 def purge_expired_exports():
     files.purge_expired_exports()
+
+
+@shared_task(name="bulkops.purge_expired_selection_files", ignore_result=True)
+def purge_expired_selection_files():
+    selection_files.purge_expired_selection_files()

@@ -9,7 +9,8 @@ import uuid
 from itertools import islice
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,7 +21,8 @@ from bulkops import selectors, services
 from bulkops.filters import AuditFilter, ItemFilter, OperationFilter
 from bulkops.models import BulkOperation
 from bulkops.registry import extensions_of, get_action, get_selectable, label_of, wording_for
-from bulkops.selection import current_selection
+from bulkops.selection import Selection, current_selection, store_selection
+from bulkops.services.selection_files import SelectionFileError, read_selection_file
 from common.paging import paginate
 
 
@@ -373,3 +375,54 @@ def audit_log(request):
         "bulkops/audit_log.html",
         {"filterset": filterset, "listing": listing, "page": listing.page},
     )
+
+
+@require_POST
+@login_required
+def selection_file_upload(request, key):
+    """ "Select from file": the rows an uploaded CSV names (file numbers for
+    the accounts grid) become the list's filter ``file=<id>``, every one of
+    them selected. A file that cannot be used is refused with the reason."""
+    try:
+        selectable = get_selectable(key)
+    except LookupError:
+        raise Http404("No such list.") from None
+    if not selectable.find_rows or not selectable.url_name:
+        raise Http404("This list takes no files.")
+    if not request.user.has_perm(selectable.view_permission):
+        raise PermissionDenied
+    list_url = reverse(selectable.url_name)
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, f"Choose a CSV file of {selectable.row_label}s to upload.")
+        return redirect(list_url)
+    try:
+        selection_file = read_selection_file(
+            user=request.user, selectable=selectable, upload=upload
+        )
+    except SelectionFileError as exc:
+        messages.error(request, str(exc))
+        state = request.POST.get("state", "")
+        return redirect(f"{list_url}?{state}" if state else list_url)
+    query = QueryDict(mutable=True)
+    query["file"] = str(selection_file.pk)
+    store_selection(request, Selection.for_filters(key, query).select_all())
+    messages.success(request, _file_report(selectable, selection_file))
+    return redirect(f"{list_url}?{query.urlencode()}")
+
+
+def _file_report(selectable, selection_file) -> str:
+    found = selection_file.found
+    noun = selectable.noun if found == 1 else selectable.plural
+    report = (
+        f"“{selection_file.name}”: {selection_file.lines:,} {selectable.row_label}s read, "
+        f"{found:,} {noun} found and selected."
+    )
+    if selection_file.not_found_count:
+        shown = ", ".join(
+            f"line {line:,} “{value}”" for line, value in selection_file.not_found[:10]
+        )
+        more = selection_file.not_found_count - min(10, len(selection_file.not_found))
+        report += f" Not found or not yours ({selection_file.not_found_count:,}): {shown}"
+        report += f" and {more:,} more." if more > 0 else "."
+    return report

@@ -196,6 +196,8 @@ if AWS_STORAGE_BUCKET_NAME:
             "max_memory_size": 16 * 1024 * 1024,
         },
     }
+# Uploaded files of rows to select (a CSV of file numbers) are kept this long.
+SELECTION_FILE_TTL_DAYS = env.int("SELECTION_FILE_TTL_DAYS", default=7)
 EXPORT_LINK_TTL_HOURS = env.int("EXPORT_LINK_TTL_HOURS", default=24)  # export links live
 # Serve straight from the app folders when collectstatic has not run (make run).
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
@@ -245,6 +247,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-bulk-operations": {"task": "bulkops.sweep_stale_operations", "schedule": 30.0},
     "start-due-bulk-operations": {"task": "bulkops.start_due_operations", "schedule": 30.0},
     "purge-expired-exports": {"task": "bulkops.purge_expired_exports", "schedule": 3600.0},
+    "purge-expired-selection-files": {
+        "task": "bulkops.purge_expired_selection_files",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Cache --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from tests.e2e import test_bulk_browser
 from tests.e2e.a11y import Known, assert_accessible
 from tests.e2e.test_bulk_browser import ACTIVE, add_assignment, open_dialog
 from tests.e2e.test_grid_browser import apply_status, counter, log_in, row_boxes
+from tests.e2e.waiting import wait_until
 from tests.factories import (
     DEFAULT_PASSWORD,
     BulkOperationFactory,
@@ -82,7 +83,7 @@ def test_the_watch_catches_violations(live_server, page, csp_watch):
           document.body.appendChild(script);
         }"""
     )
-    page.wait_for_function("window.__cspViolations.length >= 2")
+    wait_until(page, "() => window.__cspViolations.length >= 2")
     assert page.evaluate("window.inlineRan") is None  # blocked, not run
     page.context.close()  # reads what the page holds, as at the end of every test
     seen = " ".join(csp_watch.violations)
@@ -97,14 +98,15 @@ def bar_fraction(page: Page) -> float:
 
 
 def wait_for_bar(page: Page, fraction: float):
-    page.wait_for_function(
+    wait_until(
+        page,
         """fraction => {
           const bar = document.querySelector("[data-testid=progress-bar]");
           if (!bar) return false;
           const whole = bar.parentElement.getBoundingClientRect().width;
           return Math.abs(bar.getBoundingClientRect().width / whole - fraction) < 0.01;
         }""",
-        arg=fraction,
+        fraction,
     )
 
 

@@ -21,6 +21,7 @@ from accounts.roles import SUPERVISOR
 from billing.services import post_ledger_entry
 from bulkops.models import AuditEvent, BulkOperation, ExportTemplate
 from tests.e2e.test_grid_browser import counter, log_in
+from tests.e2e.waiting import wait_until
 from tests.factories import (
     AccountFactory,
     AccountStatusFactory,
@@ -134,8 +135,8 @@ def test_export_from_the_grid_with_a_shared_template(
     assert not BulkOperation.objects.exists()
     # Let htmx finish settling the re-rendered dialog: until then the new
     # template <select> has no change handler and a pick would go unheard.
-    page.wait_for_function(
-        "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    wait_until(
+        page, "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
     )
 
     # Picking the shared template fills the columns, their order and masks.

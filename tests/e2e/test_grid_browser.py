@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 from accounts.models import Account, AccountStatus, Debtor
 from accounts.roles import SUPERVISOR
 from tests.e2e.a11y import assert_accessible
+from tests.e2e.waiting import wait_until
 from tests.factories import (
     DEFAULT_PASSWORD,
     AccountFactory,
@@ -455,7 +456,7 @@ def test_saved_list_is_built_opened_selected_and_shared(live_server, page, brows
     # The grid answers with a new #grid: wait until the old one is gone.
     before = page.locator("[data-grid]").element_handle()
     bar.get_by_role("button", name="With Selected").click()
-    page.wait_for_function("grid => !grid.isConnected", arg=before)
+    wait_until(page, "grid => !grid.isConnected", before)
     expect(page.get_by_test_id("grid-notice")).to_have_count(0)
     expect(counter(page)).to_have_text(f"2 selected of {disputes}")
     expect(page.locator("#accounts-table tbody input.row-select:checked")).to_have_count(2)
@@ -600,4 +601,44 @@ def test_home_and_an_accounts_page(live_server, page, grid_data):
     ).to_be_visible()
     expect(page.get_by_test_id("accounts-count")).to_have_text(str(data.total))
     assert_accessible(page, "the home page")
+    watcher.assert_clean()
+
+
+def test_select_from_file_selects_the_files_accounts(live_server, page, grid_data):
+    """A CSV of file numbers (one of them another company's, one unknown)
+    selects exactly the user's accounts it names; "Remove file" goes back."""
+    data = grid_data
+    watcher = log_in(page, live_server.url, data.supervisor)
+    mine = ["F1000003", "f1000007", "F1000011"]
+    csv_text = "File Number,Note\n" + "\n".join(
+        f"{n},x" for n in [*mine, data.other_file_numbers[0], "F7777777"]
+    )
+
+    page.get_by_role("button", name="Select from file").click()
+    menu = page.get_by_role("form", name="Select from file")
+    expect(menu).to_be_visible()
+    assert_accessible(page, "the Select from file menu")
+    menu.get_by_label("CSV of File Numbers").set_input_files(
+        {"name": "to-call.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}
+    )
+    menu.get_by_role("button", name="Upload and select").click()
+
+    expect(page.get_by_role("alert")).to_contain_text(
+        "“to-call.csv”: 5 File Numbers read, 3 accounts found and selected."
+    )
+    expect(page.get_by_role("alert")).to_contain_text("Not found or not yours (2): line 5")
+    expect(page.get_by_test_id("selection-file")).to_contain_text("From file “to-call.csv”: 3")
+    expect(counter(page)).to_have_text("3 selected of 3")
+    expect(rows(page)).to_have_count(3)
+    expect(page.locator("#accounts-table tbody input.row-select:checked")).to_have_count(3)
+    assert_no_other_company(page, data)
+    assert_accessible(page, "the grid showing a file's accounts")
+
+    # Another filter keeps the file; removing the file shows every account.
+    apply_status(page, "Active")
+    expect(page.get_by_test_id("selection-file")).to_be_visible()
+    expect(counter(page)).to_contain_text(f"of {min(3, data.count('Active'))}")
+    page.get_by_role("link", name="Remove file").click()
+    expect(page.get_by_test_id("selection-file")).to_have_count(0)
+    expect(counter(page)).to_contain_text(f"of {data.count('Active')}")
     watcher.assert_clean()
