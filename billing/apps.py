@@ -8,7 +8,7 @@ class BillingConfig(AppConfig):
         from accounts.columns import register_columns
         from accounts.sections import AccountSection, register_section
         from billing import selectors
-        from billing.actions import credit_payments  # noqa: F401  (registers itself)
+        from billing.actions import credit_payments, write_off  # noqa: F401  (register themselves)
         from billing.columns import CLAIMS_COLUMNS
         from bulkops.registry import register_audit_company, register_audit_reference
 

@@ -127,6 +127,7 @@ class LedgerEntry(models.Model):
     class Meta:
         verbose_name_plural = "ledger entries"
         indexes = [models.Index(fields=["account", "posted_at"], name="ledger_account_idx")]
+        permissions = [("write_off_balances", "Can write off balances in bulk")]
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.amount}"

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import MONEY, Account
 from billing.models import Claim, LedgerEntry, Payment, PaymentMethod
+from bulkops.registry import Outcomes
 from bulkops.services import record_audit_event, record_audit_events, record_field_change
 
 CENT = Decimal("0.01")
@@ -368,3 +369,78 @@ def credit_payments(
             bulk_operation=bulk_operation,
         )
         return payments.update(credited_to=collector)
+
+
+NO_POSITIVE_BALANCE = "No positive balance to write off"
+WRITE_OFF_DESCRIPTION = "Write Off Balances"
+
+
+def write_off_balances(
+    *, actor, account_ids: Sequence[int], bulk_operation=None, note: str = ""
+) -> Outcomes:
+    """Clear the balances of these accounts with a coupon (seed 001's Write
+    Off Balances): a credit on each claim with a balance, equal to it, and
+    one for what no claim holds, so the account's balance is zero; the
+    cleared claims are marked written off, all in one transaction. Accounts
+    with no positive balance are skipped with the reason. Done from a bulk
+    operation, the entries carry it and the Bulk context, which is how bulk
+    write-offs are told apart from single ones."""
+    outcomes = Outcomes()
+    with transaction.atomic():
+        # Balances read under lock: what is written off is what is owed now.
+        balances = dict(
+            Account.objects.select_for_update()
+            .filter(pk__any=list(account_ids))
+            .order_by("pk")
+            .values_list("pk", "current_balance")
+        )
+        owed = {pk: balance for pk, balance in balances.items() if balance > 0}
+        outcomes.skip(set(account_ids) - set(owed), NO_POSITIVE_BALANCE)
+        if not owed:
+            return outcomes
+        description = f"{WRITE_OFF_DESCRIPTION}: {note}"[:255] if note else WRITE_OFF_DESCRIPTION
+        entries, left = [], dict(owed)
+        claims = (
+            Claim.objects.select_for_update()
+            .filter(account_id__any=list(owed), balance__gt=0)
+            .order_by("pk")
+            .values_list("pk", "account_id", "balance")
+        )
+        cleared = []
+        for claim_id, account_id, balance in claims:
+            # Never more than the account owes (a payment posted without a
+            # claim can leave the claims above the account's balance).
+            amount = min(balance, left[account_id])
+            if amount <= 0:
+                continue
+            entries.append(
+                NewEntry(account_id, LedgerEntry.Kind.CREDIT, -amount, claim_id, description)
+            )
+            left[account_id] -= amount
+            if amount == balance:
+                cleared.append(claim_id)
+        for account_id, amount in left.items():
+            if amount > 0:
+                entries.append(
+                    NewEntry(account_id, LedgerEntry.Kind.CREDIT, -amount, None, description)
+                )
+        post_ledger_entries(
+            entries=entries,
+            actor=actor,
+            context=LedgerEntry.Context.BULK if bulk_operation else LedgerEntry.Context.MANUAL,
+            bulk_operation=bulk_operation,
+        )
+        if cleared:
+            written_off = Claim.objects.filter(pk__any=cleared).exclude(
+                status=Claim.Status.WRITTEN_OFF
+            )
+            record_field_change(
+                actor=actor,
+                action="claim.written_off",
+                queryset=written_off,
+                field="status",
+                new_value=Claim.Status.WRITTEN_OFF,
+                bulk_operation=bulk_operation,
+            )
+            written_off.update(status=Claim.Status.WRITTEN_OFF)
+    return outcomes

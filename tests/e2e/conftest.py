@@ -183,6 +183,7 @@ def roles(transactional_db):
     for module, function in (
         ("accounts.migrations.0002_roles", "create_roles"),
         ("bulkops.migrations.0004_export_roles", "grant"),
+        ("billing.migrations.0002_write_off_role", "grant"),
     ):
         getattr(importlib.import_module(module), function)(apps, None)
     return {group.name: group for group in Group.objects.all()}

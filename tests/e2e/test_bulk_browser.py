@@ -231,3 +231,47 @@ def test_double_clicked_confirm_makes_one_operation(live_server, page, celery_wo
     assert changed.values("object_id").distinct().count() == DISPUTE
     assert Account.objects.filter(status=data.statuses["Active"]).count() == ACTIVE + DISPUTE
     watcher.assert_clean()
+
+
+def test_write_off_balances_from_the_grid(live_server, page, celery_worker, bulk_data):
+    """Billing's Write Off Balances, registered from its own module: the
+    accounts that owe get a coupon on the real worker, the others are
+    skipped with the reason, and the journal shows the coupon."""
+    from billing.models import LedgerEntry
+    from billing.services import post_ledger_entry
+
+    data = bulk_data
+    disputes = list(Account.objects.filter(status=data.statuses["Dispute"]).order_by("pk"))
+    owing = disputes[:6]
+    for account in owing:
+        post_ledger_entry(account=account, kind=LedgerEntry.Kind.CHARGE, amount="125.50")
+    watcher = log_in(page, live_server.url, data.supervisor)
+    apply_status(page, "Dispute")
+    expect(counter(page)).to_have_text(f"0 selected of {DISPUTE}")
+    page.locator("#select-all").check()
+    expect(counter(page)).to_have_text(f"{DISPUTE} selected of {DISPUTE}")
+
+    dialog = open_dialog(page, "Write Off Balances")
+    expect(dialog).to_contain_text("Accounts with no positive balance are skipped.")
+    dialog.get_by_label("Notes").fill("Statute of limitations")
+    assert_accessible(page, "the Write Off Balances dialog")
+    dialog.get_by_role("button", name="Write off", exact=True).click()
+
+    expect(page).to_have_url(re.compile(r"/bulk/\d+/$"))
+    wait_until_finished(
+        page, "Write Off Balances", f"6 written off, {DISPUTE - 6} skipped, 0 failed."
+    )
+    assert_accessible(page, "a finished Write Off Balances operation")
+    outcomes_form = page.get_by_role("form", name="Filter outcomes")
+    outcomes_form.get_by_label("Outcome").select_option(label="Skipped")
+    outcomes_form.get_by_role("button", name="Filter").click()
+    outcomes = page.get_by_test_id("outcomes").locator("tbody tr")
+    expect(outcomes).to_have_count(DISPUTE - 6)
+    expect(outcomes.first).to_contain_text("No positive balance to write off")
+    assert all(Account.objects.get(pk=a.pk).current_balance == 0 for a in owing), (
+        "every owing account is cleared"
+    )
+
+    page.goto(f"{live_server.url}/accounts/{owing[0].pk}/")
+    expect(page.get_by_text("Write Off Balances: Statute of limitations")).to_be_visible()
+    watcher.assert_clean()
