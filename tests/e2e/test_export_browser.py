@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect
 from accounts.roles import SUPERVISOR
 from billing.services import post_ledger_entry
 from bulkops.models import AuditEvent, BulkOperation, ExportTemplate
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.test_grid_browser import counter, log_in
 from tests.e2e.waiting import wait_until
 from tests.factories import (
@@ -198,6 +199,10 @@ def test_export_from_the_grid_with_a_shared_template(
     assert AuditEvent.objects.filter(
         action="export.downloaded", bulk_operation=operation, actor=supervisor
     ).exists()
+    # The Export templates page lists the saved template, accessibly.
+    page.goto(live_server.url + "/bulk/exports/templates/")
+    expect(page.get_by_role("cell", name="My list", exact=True)).to_be_visible()
+    assert_accessible(page, "the Export templates page")
     # The one refusal above was expected (the response and the browser's console line).
     refused = [
         p
