@@ -160,6 +160,9 @@ def log_in(page: Page, base_url: str, user, path: str = "/accounts/") -> Watcher
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(re.compile(re.escape(path) + r"$"))
     expect(page.get_by_role("heading", name="Accounts")).to_be_visible()
+    # The page's deferred scripts (grid.js binds the checkboxes) have run by
+    # DOMContentLoaded; a box ticked before that would go unheard.
+    page.wait_for_load_state("domcontentloaded")
     return watcher
 
 
