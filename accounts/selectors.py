@@ -15,6 +15,8 @@ from accounts.models import (
     User,
 )
 from accounts.roles import COLLECTOR
+from bulkops.models import AuditEvent
+from bulkops.selectors import with_readable_changes
 from common.preferences import table_columns
 
 
@@ -245,12 +247,8 @@ def account_page_context(user, account: Account) -> dict:
 
 def account_history(user, account: Account):
     """The account's audit trail, newest first, for users who may read audit."""
-    from bulkops.models import AuditEvent
-
     if not user.has_perm("bulkops.view_auditevent"):
         return None
-    from bulkops.selectors import with_readable_changes
-
     return with_readable_changes(
         AuditEvent.objects.filter(object_type="accounts.account", object_id=account.pk)
         .select_related("actor")

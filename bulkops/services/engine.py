@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from bulkops.models import AuditEvent, BulkOperation, BulkOperationChunk, BulkOperationItem
-from bulkops.registry import Chunk, Outcomes, get_action, get_selectable, label_of
+from bulkops.registry import Chunk, Outcomes, all_actions, get_action, get_selectable, label_of
 from bulkops.services.audit import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -130,8 +130,6 @@ def overlapping_operation(operation: BulkOperation) -> BulkOperation | None:
     """Another queued or running operation of the same list that still has
     pending work on one of this operation's rows (read-only actions neither
     clash nor block)."""
-    from bulkops.registry import all_actions
-
     action = get_action(operation.kind)
     if action is not None and not action.changes_accounts:
         return None
