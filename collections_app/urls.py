@@ -16,5 +16,6 @@ urlpatterns = [
     path("csp-report/", views.csp_report, name="csp-report"),
     path("accounts/", include("accounts.urls")),
     path("bulk/", include("bulkops.urls")),
+    path("templates/", include("communications.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class CommunicationsConfig(AppConfig):
     name = "communications"
+    verbose_name = "Communications"

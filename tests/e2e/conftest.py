@@ -184,6 +184,7 @@ def roles(transactional_db):
         ("accounts.migrations.0002_roles", "create_roles"),
         ("bulkops.migrations.0004_export_roles", "grant"),
         ("billing.migrations.0002_write_off_role", "grant"),
+        ("communications.migrations.0002_template_roles", "grant"),
     ):
         getattr(importlib.import_module(module), function)(apps, None)
     return {group.name: group for group in Group.objects.all()}
