@@ -40,11 +40,22 @@ def load(
 
 DEMO_TABLES_IN_DELETE_ORDER = [
     "bulkops.AuditEvent",
+    "bulkops.SelectionFileRow",
+    "bulkops.SelectionFile",
+    "common.TablePreference",
+    "communications.MessageTemplateVersion",
+    "communications.MessageTemplate",
+    "bulkops.ExportPart",
+    "bulkops.ExportFile",
+    "bulkops.ExportTemplate",
+    "accounts.SavedList",
     "billing.LedgerEntry",
     "billing.Payment",
     "billing.Claim",
     "billing.Subscription",
     "billing.PaymentMethod",
+    "bulkops.BulkOperationChunk",
+    "bulkops.BulkOperationItem",
     "bulkops.BulkOperation",
     "accounts.Note",
     "accounts.Alert",
@@ -74,7 +85,12 @@ DEMO_TABLES_IN_DELETE_ORDER = [
 def wipe() -> None:
     """Delete ALL domain data, users included (a developer's reset)."""
     models_in_order = [apps.get_model(label) for label in DEMO_TABLES_IN_DELETE_ORDER]
-    user_links = [m.User.groups.through, m.User.user_permissions.through]
+    user_links = [
+        m.User.groups.through,
+        m.User.user_permissions.through,
+        m.SavedList.shared_with_users.through,
+        m.SavedList.shared_with_groups.through,
+    ]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             tables = ", ".join(mdl._meta.db_table for mdl in models_in_order)
