@@ -18,6 +18,7 @@ from django.contrib.auth.models import Group
 
 from accounts import models as m
 from accounts.roles import ADMIN, COLLECTOR, SUPERVISOR
+from communications.models import MessageTemplate, MessageTemplateVersion
 
 DEMO_PASSWORD = "collect-demo-2026"  # noqa: S105 (printed demo login, documented)
 PRINTED_LOGINS = [
@@ -154,6 +155,7 @@ def create_reference_data() -> ReferenceData:
             name=agency_name, code=code, contact_email=f"placements@{code.lower()}.example.com"
         )
     _create_company_configuration(staff.companies, first_sort_order=len(STATUSES))
+    _create_message_templates(staff.companies)
     return ReferenceData(
         companies=staff.companies,
         offices=staff.offices,
@@ -248,6 +250,48 @@ def _create_flags() -> list[int]:
         if active:
             flags.append(flag.pk)
     return flags
+
+
+# Each company's starting message templates (communications), version 1.
+MESSAGE_TEMPLATES = [
+    {
+        "channel": "email",
+        "name": "Payment reminder",
+        "subject": "Your account {{fileNumber}} with {{companyName}}",
+        "html_body": (
+            "<p>Dear {{debtorFirstName}},</p>"
+            "<p>Our records show a balance of {{accountBalance}} on account {{fileNumber}}.</p>"
+            "{{customBody}}"
+            "<p>{{collectorName}}, {{companyName}}</p>"
+            '<p><a href="{{optOutLink}}">Stop emails about this account</a></p>'
+        ),
+        "text_body": (
+            "Dear {{debtorFirstName}},\n\nOur records show a balance of {{accountBalance}} on "
+            "account {{fileNumber}}.\n\n{{customBody}}\n\n{{collectorName}}, {{companyName}}\n"
+            "Stop emails about this account: {{optOutLink}}"
+        ),
+    },
+    {
+        "channel": "sms",
+        "name": "Balance reminder",
+        "body": "{{companyName}}: {{debtorFirstName}}, {{fileNumber}} has {{accountBalance}} due. "
+        "{{optOutText}}",
+    },
+    {
+        "channel": "voice",
+        "name": "Call back request",
+        "body": "Hello {{debtorFirstName}}. This is {{companyName}} about account {{fileNumber}}. "
+        "Please call us back.",
+    },
+]
+
+
+def _create_message_templates(companies: list[int]) -> None:
+    for company_id in companies:
+        for spec in MESSAGE_TEMPLATES:
+            template = MessageTemplate.objects.create(company_id=company_id, **spec)
+            content = {k: v for k, v in spec.items() if k not in ("channel", "name")}
+            MessageTemplateVersion.objects.create(template=template, version=1, **content)
 
 
 def _create_company_configuration(companies: list[int], *, first_sort_order: int) -> None:

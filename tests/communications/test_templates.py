@@ -204,3 +204,11 @@ def test_the_html_preview_is_its_own_sandboxed_document(client, admin):
         client.get(reverse("communications:template-preview-html", args=[sms.pk])).status_code
         == 404
     )
+
+
+def test_the_demo_templates_are_valid():
+    from communications.services import template_problems
+    from demo.reference import MESSAGE_TEMPLATES
+
+    for spec in MESSAGE_TEMPLATES:
+        assert template_problems(spec["channel"], spec) == {}, spec["name"]
