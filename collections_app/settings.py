@@ -247,6 +247,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-bulk-operations": {"task": "bulkops.sweep_stale_operations", "schedule": 30.0},
     "start-due-bulk-operations": {"task": "bulkops.start_due_operations", "schedule": 30.0},
     "purge-expired-exports": {"task": "bulkops.purge_expired_exports", "schedule": 3600.0},
+    "send-due-messages": {"task": "communications.send_due_messages", "schedule": 10.0},
+    "mark-lost-sendings": {"task": "communications.mark_lost_sendings", "schedule": 60.0},
     "purge-expired-selection-files": {
         "task": "bulkops.purge_expired_selection_files",
         "schedule": 3600.0,
@@ -272,6 +274,11 @@ EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="collections@example.com")
+# The domain of every message's Message-ID (<message-ID@domain>).
+MESSAGE_ID_DOMAIN = env.str("MESSAGE_ID_DOMAIN", default="collections.example.com")
+# A message still "sending" this long after a worker took it was lost with
+# that worker: it is marked unknown for a person to decide, never resent.
+MESSAGE_SENDING_TIMEOUT_SECONDS = env.int("MESSAGE_SENDING_TIMEOUT_SECONDS", default=300)
 ANYMAIL = {
     key.removeprefix("ANYMAIL_"): value
     for key, value in env.ENVIRON.items()

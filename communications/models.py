@@ -91,3 +91,112 @@ class MessageTemplateVersion(models.Model):
 
     def __str__(self):
         return f"{self.template} v{self.version}"
+
+
+class MessageState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    HELD = "held", "Held"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+    BOUNCED = "bounced", "Bounced"
+    UNDELIVERED = "undelivered", "Undelivered"
+    SUPPRESSED = "suppressed", "Suppressed"
+    UNKNOWN = "unknown", "Unknown"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# Where a message may go from each state. A final state (delivered, failed,
+# bounced, undelivered, suppressed, cancelled) goes nowhere: events that
+# arrive late or twice never move a message back.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    MessageState.QUEUED: frozenset(
+        {MessageState.SENDING, MessageState.HELD, MessageState.SUPPRESSED, MessageState.CANCELLED}
+    ),
+    MessageState.HELD: frozenset(
+        {MessageState.QUEUED, MessageState.SENDING, MessageState.SUPPRESSED, MessageState.CANCELLED}
+    ),
+    MessageState.SENDING: frozenset(
+        {MessageState.SENT, MessageState.FAILED, MessageState.UNKNOWN, MessageState.HELD}
+    ),
+    MessageState.SENT: frozenset(
+        {MessageState.DELIVERED, MessageState.FAILED, MessageState.BOUNCED, MessageState.UNDELIVERED}
+    ),
+    MessageState.UNKNOWN: frozenset(
+        {MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED, MessageState.BOUNCED,
+         MessageState.UNDELIVERED, MessageState.CANCELLED}
+    ),
+}  # fmt: skip
+FINAL_STATES = frozenset(MessageState.values) - frozenset(TRANSITIONS)
+
+
+class Message(models.Model):
+    """One email, SMS or voice call to one debtor: what is sent (rendered
+    when it was queued), to whom, and its fate. Changes of state go through
+    ``move_to`` so they follow ``TRANSITIONS``."""
+
+    company = models.ForeignKey("accounts.Company", on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.CASCADE, related_name="messages"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    template_version = models.ForeignKey(
+        MessageTemplateVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    to = models.CharField(max_length=254, help_text="The email address or E.164 number.")
+    subject = models.CharField(max_length=200, blank=True)
+    text = models.TextField(blank=True, help_text="The text body, the SMS or the voice script.")
+    html = models.TextField(blank=True)
+    state = models.CharField(
+        max_length=12, choices=MessageState.choices, default=MessageState.QUEUED, db_index=True
+    )
+    send_after = models.DateTimeField(default=timezone.now, db_index=True)
+    rule = models.CharField(
+        max_length=50, blank=True, help_text="The rule that held or suppressed it."
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    provider_id = models.CharField(max_length=100, blank=True, db_index=True)
+    error = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    bulk_operation = models.ForeignKey(
+        "bulkops.BulkOperation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "send_after"], name="message_due_idx")]
+
+    def __str__(self):
+        return f"{self.get_channel_display()} to {self.to} ({self.state})"
+
+    @property
+    def message_id_header(self) -> str:
+        """The email's Message-ID: the same on every attempt, so a provider
+        or a mailbox that saw it once can tell a second copy for what it is."""
+        return f"<message-{self.pk}@{settings.MESSAGE_ID_DOMAIN}>"
+
+    def can_move_to(self, state: str) -> bool:
+        return state in TRANSITIONS.get(self.state, frozenset())
+
+
+class MessageEvent(models.Model):
+    """Something that happened to a message, as it happened: each state it
+    took and each provider event received (kept even when it changed
+    nothing: a late or repeated event)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    state = models.CharField(max_length=12, choices=MessageState.choices)
+    detail = models.CharField(max_length=255, blank=True)
+    applied = models.BooleanField(
+        default=True, help_text="False: it arrived too late to change the state."
+    )
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["occurred_at", "pk"]

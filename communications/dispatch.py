@@ -1,0 +1,195 @@
+"""Sending messages so that none is sent twice.
+
+A message is taken for sending in one short transaction (``queued`` or
+``held`` → ``sending``, after the gate) that commits before the provider is
+called; the provider's answer is recorded in another. So:
+
+* a worker that dies before the provider call leaves the message
+  ``sending``, and one that dies after it, before the commit, too: either
+  way nobody knows whether the provider has it. ``mark_lost_sendings``
+  (beat) makes such a message ``unknown`` for a person to decide; it is
+  never sent again by itself.
+* an error that proves nothing was accepted (the server could not be
+  reached; it refused the connection) puts the message back on hold for a
+  retry; a permanent refusal fails it; any other error, whose fate cannot
+  be known, makes it ``unknown``.
+* an email carries the same Message-ID on every attempt.
+
+Email goes through Django's email API, so the configured backend decides
+how: an ESP through django-anymail, or SMTP. SMS and voice arrive with the
+Twilio part of this issue; until then ``send_due_messages`` takes emails
+only, and no path queues anything else."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import smtplib
+import socket
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.utils import timezone
+
+from communications import gate
+from communications.models import Channel, Message, MessageEvent, MessageState
+
+logger = logging.getLogger(__name__)
+
+RETRY_DELAYS = (60, 300, 900, 3600)  # seconds before attempts 2, 3, 4, 5
+DISPATCHED_CHANNELS = (Channel.EMAIL,)
+
+
+class TransitionRefused(ValueError):
+    """A state change ``TRANSITIONS`` does not allow (a late event, say)."""
+
+
+def move(message: Message, state: str, *, detail: str = "", **fields) -> Message:
+    """Change ``message`` to ``state`` (with ``fields``), recording the event.
+    Call it inside a transaction that holds the message's row lock."""
+    if not message.can_move_to(state):
+        raise TransitionRefused(f"A {message.state} message cannot become {state}.")
+    now = timezone.now()
+    message.state = state
+    message.state_changed_at = now
+    for name, value in fields.items():
+        setattr(message, name, value)
+    message.save(update_fields=["state", "state_changed_at", *fields])
+    MessageEvent.objects.create(message=message, state=state, detail=detail[:255], occurred_at=now)
+    return message
+
+
+def take(message_id: int) -> Message | None:
+    """Take a due message for sending, after the gate, and commit that; None
+    when it is not due, taken by another worker, held or suppressed."""
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(skip_locked=True)
+            .select_related("account")
+            .filter(
+                pk=message_id,
+                state__in=[MessageState.QUEUED, MessageState.HELD],
+                send_after__lte=timezone.now(),
+            )
+            .first()
+        )
+        if message is None:
+            return None
+        decision = gate.check(message)
+        if decision.action == gate.SUPPRESS:
+            move(message, MessageState.SUPPRESSED, detail=decision.reason, rule=decision.rule,
+                 reason=decision.reason)  # fmt: skip
+            return None
+        if decision.action == gate.DEFER:
+            if message.state == MessageState.HELD:
+                message.send_after, message.rule, message.reason = (
+                    decision.until,
+                    decision.rule,
+                    decision.reason,
+                )
+                message.save(update_fields=["send_after", "rule", "reason"])
+            else:
+                move(message, MessageState.HELD, detail=decision.reason, rule=decision.rule,
+                     reason=decision.reason, send_after=decision.until)  # fmt: skip
+            return None
+        return move(
+            message, MessageState.SENDING, attempts=message.attempts + 1, rule="", reason=""
+        )
+
+
+def _deliver_email(message: Message) -> str:
+    email = EmailMultiAlternatives(
+        subject=message.subject,
+        body=message.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[message.to],
+        headers={"Message-ID": message.message_id_header},
+    )
+    if message.html:
+        email.attach_alternative(message.html, "text/html")
+    email.send()
+    # An ESP through anymail reports its own id; SMTP has the Message-ID.
+    status = getattr(email, "anymail_status", None)
+    return (getattr(status, "message_id", None) or message.message_id_header)[:100]
+
+
+# Errors that prove the message was not accepted: safe to try again.
+_NOT_ACCEPTED = (ConnectionRefusedError, smtplib.SMTPConnectError, socket.gaierror)
+# Refusals that will not change on a retry.
+_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)
+
+
+def send_message(message_id: int) -> str | None:
+    """Send one message if it is due; returns the state it ended in (None
+    when it was not taken)."""
+    message = take(message_id)
+    if message is None:
+        return None
+    try:
+        provider_id = _deliver_email(message)
+    except _NOT_ACCEPTED as exc:
+        return _retry_or_fail(message, f"Not accepted: {exc}")
+    except _REFUSED as exc:
+        return _settle(message, MessageState.FAILED, error=f"Refused: {exc}"[:255])
+    except Exception as exc:  # noqa: BLE001  (its fate is unknown: never resend by itself)
+        logger.warning("Message %s: unknown fate after %r", message.pk, exc)
+        return _settle(message, MessageState.UNKNOWN, error=f"Unknown: {exc!r}"[:255])
+    return _settle(message, MessageState.SENT, provider_id=provider_id, sent_at=timezone.now())
+
+
+def _settle(message: Message, state: str, **fields) -> str:
+    with transaction.atomic():
+        locked = Message.objects.select_for_update().get(pk=message.pk)
+        move(locked, state, detail=fields.get("error", ""), **fields)
+    return state
+
+
+def _retry_or_fail(message: Message, error: str) -> str:
+    if message.attempts > len(RETRY_DELAYS):
+        return _settle(message, MessageState.FAILED, error=error[:255])
+    delay = RETRY_DELAYS[message.attempts - 1]
+    return _settle(
+        message,
+        MessageState.HELD,
+        error=error[:255],
+        rule="provider",
+        reason="Waiting to retry: the provider could not be reached.",
+        send_after=timezone.now() + dt.timedelta(seconds=delay),
+    )
+
+
+def send_due_messages(limit: int = 500) -> int:
+    """Send the due messages (queued, or held until now), oldest first;
+    returns how many were taken."""
+    due = (
+        Message.objects.filter(
+            state__in=[MessageState.QUEUED, MessageState.HELD],
+            send_after__lte=timezone.now(),
+            channel__in=DISPATCHED_CHANNELS,
+        )
+        .order_by("send_after", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(send_message(pk) is not None for pk in list(due))
+
+
+def mark_lost_sendings() -> int:
+    """Messages left ``sending`` by a worker that died: ``unknown``, for a
+    person to decide (the provider may have them). Returns how many."""
+    cutoff = timezone.now() - dt.timedelta(seconds=settings.MESSAGE_SENDING_TIMEOUT_SECONDS)
+    lost = 0
+    for pk in Message.objects.filter(
+        state=MessageState.SENDING, state_changed_at__lt=cutoff
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            message = (
+                Message.objects.select_for_update(skip_locked=True)
+                .filter(pk=pk, state=MessageState.SENDING, state_changed_at__lt=cutoff)
+                .first()
+            )
+            if message is not None:
+                move(message, MessageState.UNKNOWN, detail="The worker sending it was lost.",
+                     error="The worker sending it was lost; it may have been sent.")  # fmt: skip
+                lost += 1
+    return lost
