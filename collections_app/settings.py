@@ -289,6 +289,9 @@ TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
 # Point the Twilio client somewhere else (a loopback server in tests).
 TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="")
+# Where Twilio reports delivery (this app's /communications/twilio/status/,
+# as the internet reaches it); empty: no status callbacks are asked for.
+TWILIO_STATUS_CALLBACK_URL = env.str("TWILIO_STATUS_CALLBACK_URL", default="")
 
 # --- Security -----------------------------------------------------------------
 # Secure by default: everything below is on unless DEBUG is on or the

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from collections_app import views
+from communications import webhooks
 
 admin.site.site_header = "Collections back office: settings"
 admin.site.site_title = "Collections settings"
@@ -17,5 +18,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("bulk/", include("bulkops.urls")),
     path("templates/", include("communications.urls")),
+    path("communications/twilio/status/", webhooks.twilio_status, name="twilio-status"),
     path("admin/", admin.site.urls),
 ]

@@ -16,9 +16,11 @@ called; the provider's answer is recorded in another. So:
 * an email carries the same Message-ID on every attempt.
 
 Email goes through Django's email API, so the configured backend decides
-how: an ESP through django-anymail, or SMTP. SMS and voice arrive with the
-Twilio part of this issue; until then ``send_due_messages`` takes emails
-only, and no path queues anything else."""
+how: an ESP through django-anymail, or SMTP. SMS and voice go through
+Twilio's own client (``TWILIO_API_BASE`` points it at another server: a
+loopback one in tests and in ``make run``), with a status callback when
+``TWILIO_STATUS_CALLBACK_URL`` is set; without Twilio credentials SMS and
+voice wait, queued."""
 
 from __future__ import annotations
 
@@ -27,10 +29,15 @@ import logging
 import smtplib
 import socket
 
+import requests
+import urllib3
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils import timezone
+from django.utils.html import escape
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
 
 from communications import gate
 from communications.models import Channel, Message, MessageEvent, MessageState
@@ -38,7 +45,14 @@ from communications.models import Channel, Message, MessageEvent, MessageState
 logger = logging.getLogger(__name__)
 
 RETRY_DELAYS = (60, 300, 900, 3600)  # seconds before attempts 2, 3, 4, 5
-DISPATCHED_CHANNELS = (Channel.EMAIL,)
+
+
+def dispatched_channels() -> tuple[str, ...]:
+    """The channels this deployment can send: email always, SMS and voice
+    once Twilio is configured."""
+    if settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN and settings.TWILIO_FROM_NUMBER:
+        return (Channel.EMAIL, Channel.SMS, Channel.VOICE)
+    return (Channel.EMAIL,)
 
 
 class TransitionRefused(ValueError):
@@ -114,10 +128,70 @@ def _deliver_email(message: Message) -> str:
     return (getattr(status, "message_id", None) or message.message_id_header)[:100]
 
 
+def twilio_client() -> Client:
+    client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
+    if settings.TWILIO_API_BASE:
+        client.api.base_url = settings.TWILIO_API_BASE
+    return client
+
+
+def _deliver_twilio(message: Message) -> str:
+    callback = settings.TWILIO_STATUS_CALLBACK_URL or None
+    client = twilio_client()
+    if message.channel == Channel.SMS:
+        sent = client.messages.create(
+            to=message.to,
+            from_=settings.TWILIO_FROM_NUMBER,
+            body=message.text,
+            status_callback=callback,
+        )
+    else:
+        # The script is spoken with <Say>; escaped, so it is only ever text.
+        twiml = f"<Response><Say>{escape(message.text)}</Say></Response>"
+        sent = client.calls.create(
+            to=message.to,
+            from_=settings.TWILIO_FROM_NUMBER,
+            twiml=twiml,
+            status_callback=callback,
+            status_callback_event=["completed"] if callback else None,
+        )
+    return sent.sid
+
+
+def _deliver(message: Message) -> str:
+    if message.channel == Channel.EMAIL:
+        return _deliver_email(message)
+    return _deliver_twilio(message)
+
+
+class _Refused(Exception):
+    """The provider answered and refused the message: a retry would not help."""
+
+
 # Errors that prove the message was not accepted: safe to try again.
-_NOT_ACCEPTED = (ConnectionRefusedError, smtplib.SMTPConnectError, socket.gaierror)
+_NOT_ACCEPTED = (
+    ConnectionRefusedError,
+    smtplib.SMTPConnectError,
+    socket.gaierror,
+    requests.exceptions.ConnectTimeout,
+)
+
+
+def _never_sent(exc: Exception) -> bool:
+    """Whether ``exc`` proves the request never reached the provider: no
+    connection was made. A connection lost after the request went out
+    proves nothing, and leaves the message unknown."""
+    if isinstance(exc, _NOT_ACCEPTED):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError
+        return isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return False
+
+
 # Refusals that will not change on a retry.
-_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)
+_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, _Refused)
 
 
 def send_message(message_id: int) -> str | None:
@@ -127,12 +201,19 @@ def send_message(message_id: int) -> str | None:
     if message is None:
         return None
     try:
-        provider_id = _deliver_email(message)
-    except _NOT_ACCEPTED as exc:
-        return _retry_or_fail(message, f"Not accepted: {exc}")
+        try:
+            provider_id = _deliver(message)
+        except TwilioRestException as exc:
+            # Twilio answered: a 4xx is a refusal (a bad number, say); a 5xx
+            # leaves the message's fate unknown.
+            if 400 <= (exc.status or 0) < 500:
+                raise _Refused(f"Twilio {exc.status}: {exc.msg}") from exc
+            raise
     except _REFUSED as exc:
         return _settle(message, MessageState.FAILED, error=f"Refused: {exc}"[:255])
-    except Exception as exc:  # noqa: BLE001  (its fate is unknown: never resend by itself)
+    except Exception as exc:  # noqa: BLE001  (its fate is unknown unless proven unsent)
+        if _never_sent(exc):
+            return _retry_or_fail(message, f"Not accepted: {exc}")
         logger.warning("Message %s: unknown fate after %r", message.pk, exc)
         return _settle(message, MessageState.UNKNOWN, error=f"Unknown: {exc!r}"[:255])
     return _settle(message, MessageState.SENT, provider_id=provider_id, sent_at=timezone.now())
@@ -166,7 +247,7 @@ def send_due_messages(limit: int = 500) -> int:
         Message.objects.filter(
             state__in=[MessageState.QUEUED, MessageState.HELD],
             send_after__lte=timezone.now(),
-            channel__in=DISPATCHED_CHANNELS,
+            channel__in=dispatched_channels(),
         )
         .order_by("send_after", "pk")
         .values_list("pk", flat=True)[:limit]
