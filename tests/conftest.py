@@ -1,6 +1,8 @@
 """Fixtures shared by the model and service tests: two companies and one
 user per role, all with the password ``DEFAULT_PASSWORD``."""
 
+import importlib
+
 import pytest
 from django.test import Client as DjangoClient
 from django.test import RequestFactory
@@ -55,3 +57,26 @@ class Client(DjangoClient):
 @pytest.fixture
 def client():
     return Client()
+
+
+@pytest.fixture
+def roles(transactional_db):
+    """The role groups with their permissions, for tests that commit
+    (live-server, worker and wipe tests). ``transactional_db`` flushes every
+    table after each test, so the groups the role migrations created are gone
+    for the next such test: run those migrations' own functions again (one
+    definition of each role, no copy here)."""
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    # The migrations expect historical models, as when they run in migrate.
+    apps = MigrationLoader(connection).project_state().apps
+    for module, function in (
+        ("accounts.migrations.0002_roles", "create_roles"),
+        ("bulkops.migrations.0004_export_roles", "grant"),
+        ("billing.migrations.0002_write_off_role", "grant"),
+        ("communications.migrations.0002_template_roles", "grant"),
+    ):
+        getattr(importlib.import_module(module), function)(apps, None)
+    return {group.name: group for group in Group.objects.all()}

@@ -17,10 +17,10 @@ from communications.services import save_template
 from demo import seed
 from demo.seed import DEMO_TABLES_IN_DELETE_ORDER
 
-pytestmark = pytest.mark.django_db(transaction=True)  # wipe commits
+pytestmark = pytest.mark.django_db(transaction=True)  # wipe commits; roles re-creates the groups
 
 
-def test_wipe_after_users_worked_leaves_nothing():
+def test_wipe_after_users_worked_leaves_nothing(roles):
     seed.load(40)
     admin = User.objects.filter(groups__name="Admin", company__isnull=False).first()
     colleague = User.objects.filter(company=admin.company).exclude(pk=admin.pk).first()

@@ -1,6 +1,5 @@
 """Browser fixtures: Playwright driving Debian's Chromium (never a downloaded one)."""
 
-import importlib
 import os
 import re
 
@@ -166,25 +165,3 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
-
-
-@pytest.fixture
-def roles(transactional_db):
-    """The role groups with their permissions. ``transactional_db`` flushes
-    every table after each test, so the groups the role migrations created
-    are gone for the next live-server test: run those migrations' own
-    functions again (one definition of each role, no copy here)."""
-    from django.contrib.auth.models import Group
-    from django.db import connection
-    from django.db.migrations.loader import MigrationLoader
-
-    # The migrations expect historical models, as when they run in migrate.
-    apps = MigrationLoader(connection).project_state().apps
-    for module, function in (
-        ("accounts.migrations.0002_roles", "create_roles"),
-        ("bulkops.migrations.0004_export_roles", "grant"),
-        ("billing.migrations.0002_write_off_role", "grant"),
-        ("communications.migrations.0002_template_roles", "grant"),
-    ):
-        getattr(importlib.import_module(module), function)(apps, None)
-    return {group.name: group for group in Group.objects.all()}
