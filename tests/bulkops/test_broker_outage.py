@@ -32,7 +32,6 @@ from bulkops.models import BulkOperation, BulkOperationItem
 from bulkops.selection import Selection
 from tests.bulkops.conftest import WorkerPool, delete_operation_items, make_accounts
 from tests.bulkops.test_worker import assert_done_exactly_once, wait_until_finished
-from tests.e2e.conftest import roles  # noqa: F401 (fixture: the role groups, after a flush)
 from tests.factories import AccountStatusFactory, CompanyFactory, UserFactory, create_accounts
 
 pytestmark = pytest.mark.e2e

@@ -21,7 +21,6 @@ from bulkops import services
 from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem
 from bulkops.selection import Selection
 from tests.bulkops.conftest import make_accounts
-from tests.e2e.conftest import roles  # noqa: F401 (fixture: the role groups, after a flush)
 from tests.factories import AccountStatusFactory, CompanyFactory, FlagFactory, UserFactory
 
 pytestmark = pytest.mark.e2e
