@@ -189,6 +189,11 @@ class BulkAction:
         """What ``preview_template`` shows (rows to check, totals, warnings)."""
         return {}
 
+    def confirm_label_for(self, user) -> str:
+        """The confirming button's words for ``user`` (seed 000: "Send for
+        Approval" for a user whose operations wait for approval)."""
+        return self.confirm_label
+
     def approval_needed(self, user, parameters: dict[str, Any], count: int) -> str:
         """Why an operation of these parameters over ``count`` rows must wait
         for another eligible user's approval ("" for no approval): a message
@@ -316,9 +321,10 @@ def all_actions() -> list[type[BulkAction]]:
     return sorted(_REGISTRY.values(), key=lambda a: (a.order, a.label))
 
 
-# The toolbar shows its actions as buttons while there are this many at most,
-# then as one menu per group ("Actions > [desired action]").
-TOOLBAR_BUTTONS_AT_MOST = 6
+# The toolbar shows its actions as buttons while there are this many at most
+# (eight fit on one line of the grid beside the counter), then as one menu
+# per group ("Actions > [desired action]").
+TOOLBAR_BUTTONS_AT_MOST = 8
 
 
 @dataclass(frozen=True)

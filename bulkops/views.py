@@ -72,6 +72,7 @@ def _dialog(request, action, *, state: str, form=None, count=None, notice=None, 
         "state": state,
         "notice": notice or dropped,
         "idempotency_key": uuid.uuid4().hex,
+        "confirm_label": action.confirm_label_for(request.user),
         **_nouns(action),
         **action.dialog_context(form),
     }
@@ -119,6 +120,7 @@ def action_preview(request, key):
         "preview_token": services.preview_token(
             action, count=count, parameters=action.all_parameters(form)
         ),
+        "confirm_label": action.confirm_label_for(request.user),
         **_nouns(action),
         **action.preview_context(form, user=request.user, selection=selection),
     }

@@ -52,6 +52,10 @@ class MessageTemplate(models.Model):
         permissions = [
             ("approve_message", "Can approve message batches"),
             ("process_messages", "Can send emails and text messages without approval"),
+            (
+                "schedule_messages",
+                "Can schedule emails and text messages (with approval, or without)",
+            ),
         ]
 
     def __str__(self):

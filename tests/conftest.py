@@ -77,6 +77,7 @@ def roles(transactional_db):
         ("bulkops.migrations.0004_export_roles", "grant"),
         ("billing.migrations.0002_write_off_role", "grant"),
         ("communications.migrations.0002_template_roles", "grant"),
+        ("communications.migrations.0004_schedule_messages", "grant"),
     ):
         getattr(importlib.import_module(module), function)(apps, None)
     return {group.name: group for group in Group.objects.all()}

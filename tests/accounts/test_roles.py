@@ -16,8 +16,9 @@ SUPERVISOR_ONLY = [
     "accounts.view_unmasked_data",
     "accounts.manage_account_flags",
     "accounts.update_account_stage",
-    "bulkops.add_bulkoperation",
     "bulkops.view_auditevent",
+    "communications.process_messages",
+    "communications.approve_message",
 ]
 ADMIN_ONLY = [
     "accounts.change_accountstatus",
@@ -64,6 +65,15 @@ def test_collector_can_view_and_work_but_not_manage(collector):
     assert user.has_perm("billing.view_payment")
     for perm in SUPERVISOR_ONLY + ADMIN_ONLY + ["accounts.change_account"]:
         assert not user.has_perm(perm), perm
+    # Collectors schedule messages for approval (seed 000), which is a bulk
+    # operation: they start one (each action checks its own permission) and
+    # see its page, but may not send without approval nor approve.
+    for perm in (
+        "communications.schedule_messages",
+        "bulkops.add_bulkoperation",
+        "bulkops.view_bulkoperation",
+    ):
+        assert user.has_perm(perm), perm
 
 
 def test_supervisor_can_manage_accounts_but_not_configure(supervisor):
