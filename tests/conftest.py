@@ -81,3 +81,23 @@ def roles(transactional_db):
     ):
         getattr(importlib.import_module(module), function)(apps, None)
     return {group.name: group for group in Group.objects.all()}
+
+
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server on loopback, Django's SMTP backend pointed at it;
+    yields its Inbox."""
+    from aiosmtpd.controller import Controller
+
+    from tests.smtp_server import Inbox, free_port
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_TIMEOUT = 5
+    yield inbox
+    controller.stop()

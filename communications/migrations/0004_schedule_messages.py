@@ -3,8 +3,9 @@ without process_messages (Collectors) send their batches for approval; a
 batch is a bulk operation, so Collectors may now start one (each action
 still checks its own permission) and see the company's operations."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from common import migration_helpers
 
 
 GRANTS = {
@@ -18,31 +19,12 @@ GRANTS = {
 }
 
 
-def _permission(apps, code):
-    app_label, codename = code.split(".")
-    return apps.get_model("auth", "Permission").objects.get(
-        content_type__app_label=app_label, codename=codename
-    )
-
-
 def grant(apps, schema_editor):
-    # Frozen here, like the other role migrations.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    for role, codes in GRANTS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        group.permissions.add(*(_permission(apps, code) for code in codes))
+    migration_helpers.grant(apps, GRANTS)
 
 
 def revoke(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    for role, codes in GRANTS.items():
-        group = Group.objects.filter(name=role).first()
-        if group is not None:
-            group.permissions.remove(*(_permission(apps, code) for code in codes))
+    migration_helpers.revoke(apps, GRANTS)
 
 
 class Migration(migrations.Migration):

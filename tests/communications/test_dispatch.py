@@ -8,55 +8,19 @@ unknown and never sent again by itself; final states never move back."""
 from __future__ import annotations
 
 import datetime as dt
-import email
-import socket
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from accounts.models import ContactPoint
 from communications import dispatch, gate
 from communications.models import Message, MessageEvent, MessageState
 from tests.factories import AccountFactory, DebtorEmailFactory
+from tests.smtp_server import free_port
 
 pytestmark = pytest.mark.django_db
 
 State = MessageState
-
-
-class Inbox:
-    """An SMTP server's received messages."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.messages.append(
-            (envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=policy.default))
-        )
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(settings):
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_TIMEOUT = 5
-    yield inbox
-    controller.stop()
 
 
 @pytest.fixture

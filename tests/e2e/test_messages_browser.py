@@ -11,7 +11,6 @@ import re
 import time
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -21,7 +20,6 @@ from bulkops.models import BulkOperation
 from communications import dispatch
 from communications.models import Message, MessageState
 from communications.services import save_template
-from tests.communications.test_dispatch import Inbox, free_port
 from tests.e2e.a11y import assert_accessible
 from tests.e2e.test_grid_browser import counter, log_in
 from tests.factories import (
@@ -36,18 +34,6 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
 ]
-
-
-@pytest.fixture
-def smtp(settings):
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", port, False
-    yield inbox
-    controller.stop()
 
 
 def wait_for(predicate, timeout=45):
