@@ -8,6 +8,7 @@ app_name = "bulkops"
 urlpatterns = [
     path("", views.operation_list, name="operation-list"),
     path("audit/", views.audit_log, name="audit-log"),
+    path("approvals/", views.approvals, name="approvals"),
     path("select-from-file/<slug:key>/", views.selection_file_upload, name="selection-file"),
     path("actions/<slug:key>/", views.action_dialog, name="action-dialog"),
     path("actions/<slug:key>/preview/", views.action_preview, name="action-preview"),

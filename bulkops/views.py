@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
 from bulkops import selectors, services
@@ -428,3 +428,64 @@ def _file_report(selectable, selection_file) -> str:
         report += f" Not found or not yours ({selection_file.not_found_count:,}): {shown}"
         report += f" and {more:,} more." if more > 0 else "."
     return report
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("bulkops.view_bulkoperation", raise_exception=True)
+def approvals(request):
+    """Approvals: every operation of the company that waits for approval,
+    whatever its action (message batches, large write-offs...), oldest
+    first. Approve or reject several at once; each is decided by the same
+    service as on its own page, so a requester never decides their own."""
+    waiting = (
+        selectors.operations_visible_to(request.user)
+        .filter(status=BulkOperation.Status.PENDING_APPROVAL)
+        .select_related("created_by")
+        .order_by("created_at", "pk")
+    )
+    if request.method == "POST":
+        ids = [int(v) for v in request.POST.getlist("operation") if v.isascii() and v.isdigit()][
+            :500
+        ]
+        chosen = list(waiting.filter(pk__in=ids))
+        decision = request.POST.get("decision")
+        if not chosen:
+            messages.error(request, "Tick the operations to approve or reject.")
+        elif decision not in ("approve", "reject"):
+            messages.error(request, "Choose Approve selected or Reject selected.")
+        else:
+            done, refused = 0, []
+            for operation in chosen:
+                try:
+                    if decision == "approve":
+                        services.approve(user=request.user, operation=operation)
+                    else:
+                        services.reject(
+                            user=request.user,
+                            operation=operation,
+                            reason=request.POST.get("reason", ""),
+                        )
+                    done += 1
+                except services.OperationRefused as exc:
+                    refused.append(f"#{operation.pk}: {exc}")
+            if done:
+                word = "Approved" if decision == "approve" else "Rejected"
+                messages.success(request, f"{word} {done} operation{'s' if done != 1 else ''}.")
+            for line in refused:
+                messages.error(request, line)
+        return redirect("bulkops:approvals")
+    rows = [
+        {
+            "operation": operation,
+            "label": label_of(operation.kind),
+            "description": _description(operation),
+            "may_decide": services.may_approve(request.user, operation),
+        }
+        for operation in waiting[:200]
+    ]
+    return render(request, "bulkops/approvals.html", {"rows": rows})
+
+
+def _description(operation) -> str:
+    action = get_action(operation.kind)
+    return action.full_description(operation.parameters) if action else label_of(operation.kind)

@@ -6,7 +6,7 @@ from django.urls import NoReverseMatch, reverse
 SECTIONS = [
     ("Accounts", "accounts:grid", "accounts.view_account"),
     ("Bulk operations", "bulkops:operation-list", "bulkops.view_bulkoperation"),
-    ("Approvals", "communications:approvals", "communications.approve_message"),
+    ("Approvals", "bulkops:approvals", "bulkops.view_bulkoperation"),
     ("Templates", "communications:templates", "communications.view_messagetemplate"),
     ("Settings", "admin:index", None),
 ]

@@ -1,6 +1,6 @@
 """Schedule Emails in a real browser, with a real worker and a real SMTP
 server: a collector schedules emails for a selection and, not allowed to
-send, sends them for approval; a supervisor approves the batch on its page;
+send, sends them for approval; a supervisor approves the batch in Approvals;
 at its time the worker queues one email per reachable debtor, and the
 dispatch delivers it to the SMTP server on loopback."""
 
@@ -84,11 +84,18 @@ def test_a_collector_sends_emails_for_approval_and_they_arrive_once_approved(
     assert operation.status == BulkOperation.Status.PENDING_APPROVAL
     page.get_by_role("button", name="Log out").click()
 
-    # A supervisor approves it on its page.
+    # A supervisor approves it in Approvals.
     log_in(page, live_server.url, supervisor)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Approvals").click()
+    approvals = page.get_by_test_id("approvals")
+    expect(approvals).to_contain_text("Schedule Emails “Reminder” (version 1)")
+    expect(approvals).to_contain_text("Its sender may not send emails without approval.")
+    assert_accessible(page, "the Approvals page with a batch waiting")
+    approvals.get_by_label(f"Select #{operation.pk}").check()
+    page.get_by_role("button", name="Approve selected").click()
+    expect(page.get_by_role("alert")).to_have_text("Approved 1 operation.")
+    expect(page.get_by_test_id("approvals")).to_contain_text("Nothing waits for approval.")
     page.goto(f"{live_server.url}/bulk/{operation.pk}/")
-    page.get_by_role("button", name="Approve").click()
-    expect(page.get_by_role("alert")).to_have_text("Approved: it is scheduled.")
     expect(page.get_by_test_id("scheduled")).to_contain_text(f"{send_at:%Y-%m-%d %H:%M}")
     assert_accessible(page, "an approved, scheduled message batch")
     operation.refresh_from_db()
