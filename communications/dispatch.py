@@ -39,7 +39,7 @@ from django.utils.html import escape
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from communications import gate
+from communications import gate, limiter
 from communications.models import Channel, Message, MessageEvent, MessageState
 
 logger = logging.getLogger(__name__)
@@ -79,8 +79,8 @@ def take(message_id: int) -> Message | None:
     when it is not due, taken by another worker, held or suppressed."""
     with transaction.atomic():
         message = (
-            Message.objects.select_for_update(skip_locked=True)
-            .select_related("account")
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("account__office")
             .filter(
                 pk=message_id,
                 state__in=[MessageState.QUEUED, MessageState.HELD],
@@ -106,6 +106,24 @@ def take(message_id: int) -> Message | None:
             else:
                 move(message, MessageState.HELD, detail=decision.reason, rule=decision.rule,
                      reason=decision.reason, send_after=decision.until)  # fmt: skip
+            return None
+        office = message.account.office
+        if (
+            office is not None
+            and not message.ignore_rate_limit
+            and not limiter.take_slot(office.pk, message.channel, office.max_messages_per_minute)
+        ):
+            reason = (
+                f"{office.name} sends at most {office.max_messages_per_minute} "
+                f"{message.get_channel_display()} a minute; it goes in the next minute."
+            )
+            until = limiter.next_minute(timezone.now())
+            if message.state == MessageState.HELD:
+                message.send_after, message.rule, message.reason = until, "rate_limit", reason
+                message.save(update_fields=["send_after", "rule", "reason"])
+            else:
+                move(message, MessageState.HELD, detail=reason, rule="rate_limit", reason=reason,
+                     send_after=until)  # fmt: skip
             return None
         return move(
             message, MessageState.SENDING, attempts=message.attempts + 1, rule="", reason=""

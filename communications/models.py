@@ -163,6 +163,11 @@ class Message(models.Model):
     provider_id = models.CharField(max_length=100, blank=True, db_index=True)
     error = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    ignore_rate_limit = models.BooleanField(
+        "Ignore Max Per Minute",
+        default=False,
+        help_text="Sent as soon as possible, past the office's messages-per-minute limit.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -204,3 +209,20 @@ class MessageEvent(models.Model):
 
     class Meta:
         ordering = ["occurred_at", "pk"]
+
+
+class SendWindow(models.Model):
+    """How many messages one office sent on one channel in one minute: the
+    rate limit's count when there is no Redis (``communications.limiter``)."""
+
+    office = models.ForeignKey("accounts.Office", on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    minute = models.DateTimeField()
+    sent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["office", "channel", "minute"], name="send_window_unique"
+            )
+        ]

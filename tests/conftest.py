@@ -101,3 +101,18 @@ def smtp(settings):
     settings.EMAIL_TIMEOUT = 5
     yield inbox
     controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_send_rates(settings):
+    """Each test starts with no messages counted against any office's
+    per-minute limit: office ids repeat from test to test, and the counts
+    live in Redis, outside the rolled-back database."""
+    if settings.REDIS_URL:
+        from communications import limiter
+
+        client = limiter._redis(settings.REDIS_URL)
+        keys = list(client.scan_iter("collections:send-rate:*"))
+        if keys:
+            client.delete(*keys)
+    yield

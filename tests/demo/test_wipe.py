@@ -6,6 +6,7 @@ selection files, table preferences), on either database."""
 import pytest
 from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from accounts.models import Account, SavedList, User
 from accounts.selectable import ACCOUNTS
@@ -13,6 +14,8 @@ from accounts.services import save_grid_columns
 from bulkops import services
 from bulkops.selection import Selection
 from bulkops.services.selection_files import read_selection_file
+from communications import dispatch, limiter
+from communications.models import Message
 from communications.services import save_template
 from demo import seed
 from demo.seed import DEMO_TABLES_IN_DELETE_ORDER
@@ -42,6 +45,12 @@ def test_wipe_after_users_worked_leaves_nothing(roles):
         idempotency_key="wipe-test",
     )
     services.run_operation(operation.pk)
+    message = Message.objects.create(
+        company=admin.company, account=accounts[0], channel="email", to="x@example.net"
+    )
+    dispatch.move(message, "cancelled")
+    office = accounts[0].office or admin.office
+    limiter._take_in_database(office.pk, "email", 5, timezone.now())
 
     seed.wipe()
 
