@@ -84,7 +84,13 @@ def _editor(request, *, channel, template):
             "placeholders": [
                 p for p in PLACEHOLDERS if channel == Channel.EMAIL or not p.email_only
             ],
-            "measure": _measure(form["body"].value() or "") if channel == Channel.SMS else None,
+            "measure": _measure(
+                form["body"].value() or "",
+                # After a refused save the field's errors say it; not twice.
+                with_problems=not form.errors.get("body"),
+            )
+            if channel == Channel.SMS
+            else None,
             "may_change": request.user.has_perm(
                 "communications.change_messagetemplate"
                 if template
@@ -94,12 +100,16 @@ def _editor(request, *, channel, template):
     )
 
 
-def _measure(body: str) -> dict:
+def _measure(body: str, *, with_problems: bool = True) -> dict:
     """The SMS body's length and segments with the placeholders' examples
     filled in, and its problems, for the editor."""
     problems = rendering.problems(body, email=False)
     rendered = rendering.render(body, example_values()) if not problems else body
-    return {"measure": sms.measure(rendered), "problems": problems, "limit": sms.MAX_CHARACTERS}
+    return {
+        "measure": sms.measure(rendered),
+        "problems": problems if with_problems else [],
+        "limit": sms.MAX_CHARACTERS,
+    }
 
 
 @require_POST
