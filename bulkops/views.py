@@ -207,9 +207,7 @@ def operation_detail(request, pk):
         "bulkops/operation_detail.html",
         {
             "operation": operation,
-            "description": action.full_description(operation.parameters)
-            if action
-            else operation.kind,
+            "description": _description(operation),
             "items": items,
             "page": page,
             "listing": listing,

@@ -96,16 +96,7 @@ def take(message_id: int) -> Message | None:
                  reason=decision.reason)  # fmt: skip
             return None
         if decision.action == gate.DEFER:
-            if message.state == MessageState.HELD:
-                message.send_after, message.rule, message.reason = (
-                    decision.until,
-                    decision.rule,
-                    decision.reason,
-                )
-                message.save(update_fields=["send_after", "rule", "reason"])
-            else:
-                move(message, MessageState.HELD, detail=decision.reason, rule=decision.rule,
-                     reason=decision.reason, send_after=decision.until)  # fmt: skip
+            _hold(message, until=decision.until, rule=decision.rule, reason=decision.reason)
             return None
         office = message.account.office
         if (
@@ -117,17 +108,23 @@ def take(message_id: int) -> Message | None:
                 f"{office.name} sends at most {office.max_messages_per_minute} "
                 f"{message.get_channel_display()} a minute; it goes in the next minute."
             )
-            until = limiter.next_minute(timezone.now())
-            if message.state == MessageState.HELD:
-                message.send_after, message.rule, message.reason = until, "rate_limit", reason
-                message.save(update_fields=["send_after", "rule", "reason"])
-            else:
-                move(message, MessageState.HELD, detail=reason, rule="rate_limit", reason=reason,
-                     send_after=until)  # fmt: skip
+            _hold(
+                message, until=limiter.next_minute(timezone.now()), rule="rate_limit", reason=reason
+            )
             return None
         return move(
             message, MessageState.SENDING, attempts=message.attempts + 1, rule="", reason=""
         )
+
+
+def _hold(message: Message, *, until, rule: str, reason: str) -> None:
+    """Hold ``message`` until ``until`` for ``rule``: a queued one becomes
+    held; one already held just waits longer (no new event each time)."""
+    if message.state == MessageState.HELD:
+        message.send_after, message.rule, message.reason = until, rule, reason
+        message.save(update_fields=["send_after", "rule", "reason"])
+    else:
+        move(message, MessageState.HELD, detail=reason, rule=rule, reason=reason, send_after=until)
 
 
 def _deliver_email(message: Message) -> str:
