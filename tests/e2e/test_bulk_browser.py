@@ -113,6 +113,10 @@ def test_assign_to_from_the_grid_runs_on_the_worker(live_server, page, celery_wo
     names = [o.get_attribute("value") for o in dialog.locator("#assign-collectors option").all()]
     assert {str(data.cora), str(data.colin), "Unassign"} <= set(names)
     assert str(data.outsider) not in names  # another company's collector
+    # Credit Payments says which payments each choice moves.
+    expect(dialog.locator("#credit-payments-help")).to_contain_text(
+        "Declined payments stay where they are"
+    )
     add_assignment(dialog, data.cora, 20)
     add_assignment(dialog, data.colin, 10)
     assignments = dialog.get_by_role("table", name="Assignment list")
