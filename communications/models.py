@@ -180,6 +180,12 @@ class Message(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["state", "send_after"], name="message_due_idx")]
+        permissions = [
+            (
+                "ignore_max_per_minute",
+                "Can send messages past the office's Max Per Minute (Ignore Max Per Minute)",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.get_channel_display()} to {self.to} ({self.state})"
@@ -205,10 +211,51 @@ class MessageEvent(models.Model):
     applied = models.BooleanField(
         default=True, help_text="False: it arrived too late to change the state."
     )
+    # Where it came from ("twilio", "esp", or "" for the app itself) and the
+    # provider's own id of the event, when it has one: a repeated delivery of
+    # the same event is stored once.
+    source = models.CharField(max_length=20, blank=True)
+    event_id = models.CharField(max_length=100, blank=True)
     occurred_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["occurred_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "event_id"],
+                condition=~models.Q(event_id=""),
+                name="message_event_once",
+            )
+        ]
+
+
+class InboundMessage(models.Model):
+    """A text message a debtor sent to one of the company's numbers (Twilio's
+    inbound webhook), stored as it arrived: the contact-rules issue reads
+    STOP and START replies from here. Matched to the company, account and
+    message it answers when the sender's number was last written to by one."""
+
+    provider_id = models.CharField(max_length=100, unique=True)
+    from_number = models.CharField(max_length=32)
+    to_number = models.CharField(max_length=32)
+    body = models.TextField(blank=True)
+    company = models.ForeignKey(
+        "accounts.Company", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    in_reply_to = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
+    )
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        indexes = [models.Index(fields=["from_number", "received_at"], name="inbound_from_idx")]
+
+    def __str__(self):
+        return f"SMS from {self.from_number}"
 
 
 class SendWindow(models.Model):

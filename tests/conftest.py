@@ -71,15 +71,20 @@ def roles(transactional_db):
     from django.db.migrations.loader import MigrationLoader
 
     # The migrations expect historical models, as when they run in migrate.
-    apps = MigrationLoader(connection).project_state().apps
-    for module, function in (
-        ("accounts.migrations.0002_roles", "create_roles"),
-        ("bulkops.migrations.0004_export_roles", "grant"),
-        ("billing.migrations.0002_write_off_role", "grant"),
-        ("communications.migrations.0002_template_roles", "grant"),
-        ("communications.migrations.0004_schedule_messages", "grant"),
-    ):
-        getattr(importlib.import_module(module), function)(apps, None)
+    # Every migration that grants role permissions (``create_roles`` or
+    # ``grant``) runs again, in migration order, so a new one is never missed.
+    loader = MigrationLoader(connection)
+    seen: set[tuple[str, str]] = set()
+    apps = loader.project_state().apps
+    for key in loader.graph.leaf_nodes():
+        for app_label, name in loader.graph.forwards_plan(key):
+            if app_label not in {"accounts", "billing", "bulkops", "communications"}:
+                continue
+            module = importlib.import_module(f"{app_label}.migrations.{name}")
+            function = getattr(module, "create_roles", None) or getattr(module, "grant", None)
+            if function is not None and (app_label, name) not in seen:
+                seen.add((app_label, name))
+                function(apps, None)
     return {group.name: group for group in Group.objects.all()}
 
 
