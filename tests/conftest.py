@@ -94,7 +94,7 @@ def smtp(settings):
     yields its Inbox."""
     from aiosmtpd.controller import Controller
 
-    from tests.smtp_server import Inbox, free_port
+    from collections_app.devservers.smtp import Inbox, free_port
 
     inbox = Inbox()
     port = free_port()

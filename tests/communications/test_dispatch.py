@@ -16,7 +16,7 @@ from accounts.models import ContactPoint
 from communications import dispatch, gate
 from communications.models import Message, MessageEvent, MessageState
 from tests.factories import AccountFactory, DebtorEmailFactory
-from tests.smtp_server import free_port
+from collections_app.devservers.smtp import free_port
 
 pytestmark = pytest.mark.django_db
 

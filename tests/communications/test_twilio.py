@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from communications import dispatch
 from communications.models import Message, MessageEvent, MessageState
 from tests.factories import AccountFactory
-from tests.twilio_server import TwilioServer
+from collections_app.devservers.twilio import TwilioServer
 
 pytestmark = pytest.mark.django_db
 
