@@ -39,3 +39,35 @@ def sections_for(user) -> list[AccountSection]:
         (s for s in _SECTIONS.values() if not s.permission or user.has_perm(s.permission)),
         key=lambda s: (s.order, s.title),
     )
+
+
+# --- the Actions dropdown ----------------------------------------------------------------
+
+_ACTIONS: dict[str, AccountAction] = {}
+
+
+@dataclass(frozen=True)
+class AccountAction:
+    """An entry of the account page's Actions dropdown (seed 004): a page of
+    the app that registered it, reached with the account's id."""
+
+    key: str
+    label: str
+    url_name: str  # reversed with the account's pk
+    permission: str = ""  # needed to see it; empty: whoever sees the account
+    order: int = 100
+
+
+def register_action(action: AccountAction) -> AccountAction:
+    if action.key in _ACTIONS and _ACTIONS[action.key] != action:
+        raise ValueError(f"Two account page actions share the key {action.key!r}.")
+    _ACTIONS[action.key] = action
+    return action
+
+
+def actions_for(user) -> list[AccountAction]:
+    """The Actions dropdown's entries ``user`` may use, in order."""
+    return sorted(
+        (a for a in _ACTIONS.values() if not a.permission or user.has_perm(a.permission)),
+        key=lambda a: (a.order, a.label),
+    )

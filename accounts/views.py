@@ -17,6 +17,7 @@ from accounts import selectors, services
 from accounts.filters import AccountFilter, filter_params
 from accounts.forms import ColumnsForm, SavedListForm
 from accounts.grid import GridState, build_grid
+from accounts.sections import actions_for as page_actions_for
 from accounts.sections import sections_for
 from bulkops.selection import SelectionError, current_selection, store_selection
 
@@ -223,5 +224,9 @@ def account_detail(request, pk):
             request=request,
         )
         for section in sections_for(request.user)
+    ]
+    context["page_actions"] = [
+        (action.label, reverse(action.url_name, args=[account.pk]))
+        for action in page_actions_for(request.user)
     ]
     return render(request, "accounts/detail.html", context)

@@ -106,8 +106,10 @@ class BulkAction:
     label: str = ""
     # The selectable list it acts on ("accounts"); the toolbar of that list offers it.
     target: str = ""
-    # The toolbar's menu it sits in once there are many actions.
+    # The toolbar's menu it sits in once there are many actions; False for an
+    # action started from elsewhere (a page of one account) and not the grid.
     group: str = ""
+    in_toolbar: bool = True
     permission: str = ""
     order: int = 100
     form_class: type[forms.Form] = forms.Form
@@ -126,8 +128,11 @@ class BulkAction:
     # that were not previewed.
     preview_template: str = ""
     preview_title: str = "Preview"
-    # Who may approve an operation that ``approval_needed`` holds back.
+    # Who may approve an operation that ``approval_needed`` holds back, and
+    # what the Approvals page shows of it besides its description (sample
+    # messages of a batch, say), from ``approval_context``.
     approval_permission: str = ""
+    approval_template: str = ""
     # The key of the action that reverses this one (Undo), if any.
     inverse: str = ""
     chunk_size: int = 2000
@@ -174,6 +179,11 @@ class BulkAction:
         """One line for the operations list."""
         return self.label
 
+    def audited_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Parameters recorded on the operation's "started" audit event (a
+        choice that widens what the operation may do, say)."""
+        return {}
+
     def full_description(self, parameters: dict[str, Any]) -> str:
         parts = [self.describe(parameters)]
         parts += [extension.describe(parameters) for extension in extensions_of(self.key)]
@@ -200,6 +210,10 @@ class BulkAction:
         batch from a user who may not send, a write-off over the company's
         limit."""
         return ""
+
+    def approval_context(self, operation: BulkOperation) -> dict[str, Any]:
+        """What ``approval_template`` shows the approver of ``operation``."""
+        return {}
 
     def run_at(self, parameters: dict[str, Any]):
         """When the operation may start (an aware datetime), or None for now."""
@@ -362,8 +376,8 @@ class Toolbar:
 
 
 def actions_for(target: str) -> list[type[BulkAction]]:
-    """The actions registered for the selectable ``target``."""
-    return [a for a in all_actions() if a.target == target]
+    """The actions the toolbar of the selectable ``target`` offers."""
+    return [a for a in all_actions() if a.target == target and a.in_toolbar]
 
 
 def toolbar_for(user, target: str) -> Toolbar:

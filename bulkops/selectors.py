@@ -25,6 +25,16 @@ def workers_alive() -> bool:
     return timezone.now() - latest < dt.timedelta(seconds=HEARTBEAT_INTERVAL_SECONDS * 4)
 
 
+def describe_operation(operation) -> str:
+    """What an operation does, in one line: its action's description with
+    its extensions' (the label alone once no app registers the action).
+    Its page, Approvals and the apps' own lists of operations show this."""
+    action = registry.get_action(operation.kind)
+    if action is None:
+        return registry.label_of(operation.kind)
+    return action.full_description(operation.parameters)
+
+
 def selectable_of(operation) -> registry.Selectable | None:
     """The list an operation's rows are from, if an app still registers it."""
     try:

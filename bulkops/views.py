@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
@@ -478,12 +479,24 @@ def approvals(request):
             "label": label_of(operation.kind),
             "description": _description(operation),
             "may_decide": services.may_approve(request.user, operation),
+            "details": _approval_details(request, operation),
         }
         for operation in waiting[:200]
     ]
     return render(request, "bulkops/approvals.html", {"rows": rows})
 
 
-def _description(operation) -> str:
+def _approval_details(request, operation) -> str:
+    """What the operation's action shows its approver (sample messages...)."""
     action = get_action(operation.kind)
-    return action.full_description(operation.parameters) if action else label_of(operation.kind)
+    if action is None or not action.approval_template:
+        return ""
+    return render_to_string(
+        action.approval_template,
+        {"operation": operation, **action.approval_context(operation)},
+        request=request,
+    )
+
+
+def _description(operation) -> str:
+    return selectors.describe_operation(operation)

@@ -7,6 +7,7 @@ SECTIONS = [
     ("Accounts", "accounts:grid", "accounts.view_account"),
     ("Bulk operations", "bulkops:operation-list", "bulkops.view_bulkoperation"),
     ("Approvals", "bulkops:approvals", "bulkops.view_bulkoperation"),
+    ("Messages", "messages:batches", "communications.view_message"),
     ("Templates", "communications:templates", "communications.view_messagetemplate"),
     ("Settings", "admin:index", None),
 ]

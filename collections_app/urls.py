@@ -18,6 +18,10 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("bulk/", include("bulkops.urls")),
     path("templates/", include("communications.urls")),
+    path("messages/", include("communications.message_urls")),
     path("communications/twilio/status/", webhooks.twilio_status, name="twilio-status"),
+    path("communications/twilio/inbound/", webhooks.twilio_inbound, name="twilio-inbound"),
+    # The ESP's delivery events (django-anymail; ANYMAIL_WEBHOOK_SECRET).
+    path("anymail/", include((webhooks.esp_tracking_urlpatterns, "anymail"))),
     path("admin/", admin.site.urls),
 ]

@@ -59,9 +59,18 @@ class TransitionRefused(ValueError):
     """A state change ``TRANSITIONS`` does not allow (a late event, say)."""
 
 
-def move(message: Message, state: str, *, detail: str = "", **fields) -> Message:
-    """Change ``message`` to ``state`` (with ``fields``), recording the event.
-    Call it inside a transaction that holds the message's row lock."""
+def move(
+    message: Message,
+    state: str,
+    *,
+    detail: str = "",
+    source: str = "",
+    event_id: str = "",
+    **fields,
+) -> Message:
+    """Change ``message`` to ``state`` (with ``fields``), recording the event
+    (with the provider's ``source`` and ``event_id`` when a provider's event
+    moved it). Call it inside a transaction that holds the message's row lock."""
     if not message.can_move_to(state):
         raise TransitionRefused(f"A {message.state} message cannot become {state}.")
     now = timezone.now()
@@ -70,7 +79,14 @@ def move(message: Message, state: str, *, detail: str = "", **fields) -> Message
     for name, value in fields.items():
         setattr(message, name, value)
     message.save(update_fields=["state", "state_changed_at", *fields])
-    MessageEvent.objects.create(message=message, state=state, detail=detail[:255], occurred_at=now)
+    MessageEvent.objects.create(
+        message=message,
+        state=state,
+        detail=detail[:255],
+        source=source,
+        event_id=event_id,
+        occurred_at=now,
+    )
     return message
 
 
@@ -235,8 +251,20 @@ def send_message(message_id: int) -> str | None:
 
 
 def _settle(message: Message, state: str, **fields) -> str:
+    """Record the provider's answer. A message that stopped being this
+    worker's meanwhile (``mark_lost_sendings`` made a slow send unknown)
+    moves only where the table allows (unknown → sent); otherwise the answer
+    is kept as an event that changed nothing, and the run goes on."""
     with transaction.atomic():
         locked = Message.objects.select_for_update().get(pk=message.pk)
+        if not locked.can_move_to(state):
+            MessageEvent.objects.create(
+                message=locked,
+                state=state,
+                detail=(fields.get("error") or f"The provider's answer came late: {state}")[:255],
+                applied=False,
+            )
+            return locked.state
         move(locked, state, detail=fields.get("error", ""), **fields)
     return state
 

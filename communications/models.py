@@ -127,9 +127,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     MessageState.SENT: frozenset(
         {MessageState.DELIVERED, MessageState.FAILED, MessageState.BOUNCED, MessageState.UNDELIVERED}
     ),
+    # A person decides an unknown message: sent after all, or send it again.
     MessageState.UNKNOWN: frozenset(
         {MessageState.SENT, MessageState.DELIVERED, MessageState.FAILED, MessageState.BOUNCED,
-         MessageState.UNDELIVERED, MessageState.CANCELLED}
+         MessageState.UNDELIVERED, MessageState.CANCELLED, MessageState.QUEUED}
     ),
 }  # fmt: skip
 FINAL_STATES = frozenset(MessageState.values) - frozenset(TRANSITIONS)
@@ -179,7 +180,11 @@ class Message(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["state", "send_after"], name="message_due_idx")]
+        indexes = [
+            models.Index(fields=["state", "send_after"], name="message_due_idx"),
+            # An incoming SMS finds the message it answers by its sender's number.
+            models.Index(fields=["to", "sent_at"], name="message_to_idx"),
+        ]
         permissions = [
             (
                 "ignore_max_per_minute",

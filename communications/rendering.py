@@ -77,3 +77,13 @@ def render(text: str, values: dict[str, str], *, html: bool = False) -> str:
         return linebreaks(raw, autoescape=True) if name == "customBody" else escape(raw)
 
     return PLACEHOLDER.sub(value, text)
+
+
+# An email's HTML body is the company's own markup: shown (a template's
+# preview, a message's page) in a sandboxed frame of its own, with a policy
+# that runs no script and loads nothing (inline styles and data: images
+# only), and never inside the product's pages.
+HTML_FRAME_POLICY = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'"
+)

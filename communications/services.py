@@ -3,23 +3,31 @@ record."""
 
 from __future__ import annotations
 
+from contextlib import suppress
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.html import linebreaks
 
-from accounts.models import Account, ContactPoint, DebtorEmail
+from accounts.models import Account, ContactPoint, DebtorEmail, DebtorPhone
 from billing.models import Claim
 from bulkops.registry import Outcomes
-from bulkops.services import record_audit_event
+from bulkops.services import OperationRefused, may_cancel, record_audit_event, request_cancel
 from communications import rendering, sms
+from communications.dispatch import move
 from communications.models import (
     CONTENT_FIELDS,
     Channel,
     Message,
+    MessageEvent,
+    MessageState,
     MessageTemplate,
     MessageTemplateVersion,
 )
 from communications.placeholders import values_for
+from communications.selectors import CANCELLABLE_STATES, messages_visible_to
 
 FIELDS = ("channel", "name", "locale", "is_active", "subject", "html_body", "text_body", "body")
 
@@ -124,63 +132,172 @@ def save_template(*, user, template: MessageTemplate | None = None, **values) ->
     return template
 
 
+# Why a selected account gets no message (the operation page lists them).
 NO_EMAIL = "No email address"
 EMAIL_INVALID = "Email address marked invalid"
 EMAIL_OPTED_OUT = "Opted out of email"
 EMAIL_NO_CONSENT = "No consent to email"
+NO_MOBILE = "No mobile phone number"
+NO_PHONE = "No phone number"
+PHONE_INVALID = "Phone number marked invalid"
+SMS_OPTED_OUT = "Opted out of text messages"
+SMS_NO_CONSENT = "No consent to text messages"
+VOICE_OPTED_OUT = "Opted out of calls"
+VOICE_NO_CONSENT = "No consent to calls"
 SAME_DEBTOR = "Another selected account of the same debtor gets this message"
+TOO_LONG = f"The text message is longer than {sms.MAX_CHARACTERS} characters once filled in"
+NO_ACCOUNT = "The account no longer exists"
 
 
-def queue_emails(
-    *, account_ids, version: MessageTemplateVersion, send_after, bulk_operation=None, actor=None
-) -> Outcomes:
-    """Queue one email of ``version`` to the primary email of each account's
-    debtor, rendered for that account, to be sent from ``send_after``.
-    Accounts whose debtor has no usable email are skipped with the reason,
-    and a debtor gets one message per batch however many of their accounts
-    are selected. Set-based: a handful of queries and one insert a chunk."""
-    outcomes = Outcomes()
-    accounts = list(
-        Account.objects.filter(pk__any=list(account_ids))
-        .select_related("debtor", "creditor", "assigned_to", "company")
-        .order_by("pk")
-    )
-    outcomes.skip(set(account_ids) - {a.pk for a in accounts}, "The account no longer exists")
-    debtor_ids = list({a.debtor_id for a in accounts})
-    emails = {
-        e.debtor_id: e
-        for e in DebtorEmail.objects.filter(debtor_id__any=debtor_ids, is_primary=True)
-    }
-    claims: dict[int, Claim] = {}
-    for claim in Claim.objects.filter(
-        account_id__any=[a.pk for a in accounts], balance__gt=0
-    ).order_by("account_id", "due_date", "pk"):
-        claims.setdefault(claim.account_id, claim)
-    served = set()
-    if bulk_operation is not None:
-        served = set(
-            Message.objects.filter(
-                bulk_operation=bulk_operation, account__debtor_id__any=debtor_ids
-            ).values_list("account__debtor_id", flat=True)
+@dataclass(frozen=True)
+class Content:
+    """What a batch sends before it is filled in for each recipient: a
+    template's version, or free text typed when sending (with placeholders).
+    ``custom_body`` is the free text that replaces ``{{customBody}}`` in a
+    template that has it (seed 004)."""
+
+    channel: str
+    subject: str = ""
+    html: str = ""
+    text: str = ""  # the email's text body, the SMS or the voice script
+    custom_body: str = ""
+    version_id: int | None = None
+
+    @classmethod
+    def of_version(cls, version: MessageTemplateVersion, *, custom_body: str = "") -> Content:
+        channel = version.template.channel
+        if channel == Channel.EMAIL:
+            return cls(
+                channel,
+                subject=version.subject,
+                html=version.html_body,
+                text=version.text_body,
+                custom_body=custom_body,
+                version_id=version.pk,
+            )
+        return cls(channel, text=version.body, custom_body=custom_body, version_id=version.pk)
+
+    @classmethod
+    def free_text(cls, channel: str, *, text: str, subject: str = "") -> Content:
+        """Free text: for an email its HTML body is the text's paragraphs,
+        escaped, so the typed text can hold no markup."""
+        return cls(channel, subject=subject if channel == Channel.EMAIL else "", text=text)
+
+    def problems(self) -> dict[str, list[str]]:
+        """Why this content cannot be sent, by field (as a template's)."""
+        if self.channel == Channel.EMAIL:
+            fields = {"subject": self.subject, "html_body": self.html, "text_body": self.text}
+        else:
+            fields = {"body": self.text}
+        errors = template_problems(self.channel, fields)
+        if self.custom_body:
+            found = rendering.problems(self.custom_body, email=self.channel == Channel.EMAIL)
+            if found:
+                errors["custom_body"] = found
+        return errors
+
+    def render(self, values: dict[str, str]) -> dict[str, str]:
+        """The message's subject, text and HTML for one recipient's values."""
+        if self.custom_body:
+            # The free text may use placeholders too: fill them in first.
+            values = {**values, "customBody": rendering.render(self.custom_body, values)}
+        text = rendering.render(self.text, values)
+        if self.channel != Channel.EMAIL:
+            return {"subject": "", "text": text, "html": ""}
+        html = (
+            rendering.render(self.html, values, html=True)
+            if self.html
+            else linebreaks(text, autoescape=True)
         )
-    rows = []
+        return {"subject": rendering.render(self.subject, values), "text": text, "html": html}
+
+
+def _contact_points(channel: str, debtor_ids: list[int]) -> dict[int, ContactPoint]:
+    """The address or number each debtor gets ``channel`` at: the primary
+    email; for SMS a mobile number, the primary first; for a call the
+    primary number, else any."""
+    if channel == Channel.EMAIL:
+        return {
+            e.debtor_id: e
+            for e in DebtorEmail.objects.filter(debtor_id__any=debtor_ids, is_primary=True)
+        }
+    phones = DebtorPhone.objects.filter(debtor_id__any=debtor_ids)
+    if channel == Channel.SMS:
+        phones = phones.filter(phone_type=DebtorPhone.PhoneType.MOBILE)
+    points: dict[int, ContactPoint] = {}
+    for phone in phones.order_by("debtor_id", "-is_primary", "pk"):
+        points.setdefault(phone.debtor_id, phone)
+    return points
+
+
+def unreachable_reason(channel: str, point: ContactPoint | None) -> str | None:
+    """Why a debtor cannot be sent ``channel`` at ``point`` (None: they can)."""
+    if channel == Channel.EMAIL:
+        if point is None:
+            return NO_EMAIL
+        if point.validity == ContactPoint.Validity.INVALID:
+            return EMAIL_INVALID
+        if point.email_opted_out:
+            return EMAIL_OPTED_OUT
+        if not point.email_consent:
+            return EMAIL_NO_CONSENT
+        return None
+    if point is None:
+        return NO_MOBILE if channel == Channel.SMS else NO_PHONE
+    if point.validity == ContactPoint.Validity.INVALID:
+        return PHONE_INVALID
+    if channel == Channel.SMS:
+        if point.sms_opted_out:
+            return SMS_OPTED_OUT
+        return None if point.sms_consent else SMS_NO_CONSENT
+    if point.voice_opted_out:
+        return VOICE_OPTED_OUT
+    return None if point.voice_consent else VOICE_NO_CONSENT
+
+
+def _address(channel: str, point: ContactPoint) -> str:
+    return point.address if channel == Channel.EMAIL else point.number
+
+
+@dataclass
+class Rendered:
+    """One recipient's message, filled in, or why they get none."""
+
+    account: Account
+    to: str = ""
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    reason: str | None = None
+
+
+def render_for_accounts(
+    *, accounts: list[Account], content: Content, claim_id: int | None = None, served=()
+) -> list[Rendered]:
+    """Fill ``content`` in for each account's debtor (accounts with
+    debtor, creditor, assigned_to and company loaded), in order: one message
+    a debtor (``served``: debtors who already have one in this batch), the
+    unreachable and, for SMS, the too long with their reason. The claim is
+    ``claim_id`` where it is the account's, else its oldest claim with a
+    balance. A handful of queries, whatever the number of accounts."""
+    account_ids = [a.pk for a in accounts]
+    points = _contact_points(content.channel, list({a.debtor_id for a in accounts}))
+    claims: dict[int, Claim] = {}
+    chosen = Claim.objects.filter(account_id__any=account_ids).filter(
+        **({"pk": claim_id} if claim_id is not None else {"balance__gt": 0})
+    )
+    for claim in chosen.order_by("account_id", "due_date", "pk"):
+        claims.setdefault(claim.account_id, claim)
+    served = set(served)
+    results = []
     for account in accounts:
-        email = emails.get(account.debtor_id)
-        reason = None
-        if email is None:
-            reason = NO_EMAIL
-        elif email.validity == ContactPoint.Validity.INVALID:
-            reason = EMAIL_INVALID
-        elif email.email_opted_out:
-            reason = EMAIL_OPTED_OUT
-        elif not email.email_consent:
-            reason = EMAIL_NO_CONSENT
-        elif account.debtor_id in served:
+        point = points.get(account.debtor_id)
+        reason = unreachable_reason(content.channel, point)
+        if reason is None and account.debtor_id in served:
             reason = SAME_DEBTOR
         if reason:
-            outcomes.skip([account.pk], reason)
+            results.append(Rendered(account, reason=reason))
             continue
-        served.add(account.debtor_id)
         values = values_for(
             {
                 "account": account,
@@ -190,20 +307,217 @@ def queue_emails(
                 "collector": account.assigned_to,
             }
         )
+        filled = content.render(values)
+        if content.channel == Channel.SMS and sms.measure(filled["text"]).too_long:
+            results.append(Rendered(account, reason=TOO_LONG))
+            continue
+        served.add(account.debtor_id)
+        results.append(Rendered(account, to=_address(content.channel, point), **filled))
+    return results
+
+
+def accounts_for_messages(account_ids) -> list[Account]:
+    return list(
+        Account.objects.filter(pk__any=list(account_ids))
+        .select_related("debtor", "creditor", "assigned_to", "company")
+        .order_by("pk")
+    )
+
+
+def queue_messages(
+    *,
+    account_ids,
+    content: Content,
+    send_after,
+    bulk_operation=None,
+    actor=None,
+    claim_id: int | None = None,
+    ignore_rate_limit: bool = False,
+) -> Outcomes:
+    """Queue one message of ``content`` to each account's debtor, filled in
+    for that account, to be sent from ``send_after`` (the dispatch's gate
+    decides again at that moment). Accounts whose debtor cannot be reached
+    on the channel, whose SMS is too long once filled in, or whose debtor
+    already has this batch's message are skipped with the reason.
+    Set-based: a handful of queries and one insert a chunk."""
+    problems = content.problems()
+    if problems:
+        raise ValidationError(problems)
+    outcomes = Outcomes()
+    accounts = accounts_for_messages(account_ids)
+    outcomes.skip(set(account_ids) - {a.pk for a in accounts}, NO_ACCOUNT)
+    served = ()
+    if bulk_operation is not None:
+        served = Message.objects.filter(
+            bulk_operation=bulk_operation,
+            account__debtor_id__any=list({a.debtor_id for a in accounts}),
+        ).values_list("account__debtor_id", flat=True)
+    rows = []
+    created_by = actor if actor is not None and actor.is_authenticated else None
+    sender_company_id = (bulk_operation.company_id if bulk_operation is not None else None) or (
+        created_by.company_id if created_by is not None else None
+    )
+    for result in render_for_accounts(
+        accounts=accounts, content=content, claim_id=claim_id, served=served
+    ):
+        if result.reason:
+            outcomes.skip([result.account.pk], result.reason)
+            continue
         rows.append(
             Message(
-                company_id=account.company_id,
-                account=account,
-                channel=Channel.EMAIL,
-                template_version=version,
-                to=email.address,
-                subject=rendering.render(version.subject, values),
-                text=rendering.render(version.text_body, values),
-                html=rendering.render(version.html_body, values, html=True),
+                # The sending company's message, also to an account another
+                # company shares with it.
+                company_id=sender_company_id or result.account.company_id,
+                account=result.account,
+                channel=content.channel,
+                template_version_id=content.version_id,
+                to=result.to,
+                subject=result.subject,
+                text=result.text,
+                html=result.html,
                 send_after=send_after,
-                created_by=actor if actor is not None and actor.is_authenticated else None,
+                ignore_rate_limit=ignore_rate_limit,
+                created_by=created_by,
                 bulk_operation=bulk_operation,
             )
         )
     Message.objects.bulk_create(rows, batch_size=1000)
     return outcomes
+
+
+def queue_emails(
+    *, account_ids, version: MessageTemplateVersion, send_after, bulk_operation=None, actor=None
+) -> Outcomes:
+    """Queue one email of a template ``version`` per debtor (Schedule Emails)."""
+    return queue_messages(
+        account_ids=account_ids,
+        content=Content.of_version(version),
+        send_after=send_after,
+        bulk_operation=bulk_operation,
+        actor=actor,
+    )
+
+
+# --- a batch's Cancel, and a person's decision on an unknown message ------------------
+
+EVENT_BATCH = 5000
+NOTE_MAX = 500
+
+
+def may_cancel_batch(user, operation) -> bool:
+    """Whoever may send messages, and the batch's requester, in its company."""
+    if not user.is_authenticated:
+        return False
+    if not user.is_superuser and operation.company_id != user.company_id:
+        return False
+    return user.has_perm("communications.process_messages") or operation.created_by_id == user.pk
+
+
+def cancel_batch(*, user, operation) -> int:
+    """Cancel every message of the batch not handed to a provider yet (queued
+    or held); sent ones and those being sent are untouched. Set-based: one
+    UPDATE and the messages' events in a few INSERTs, with the audit event,
+    in one transaction. A batch whose operation still runs or waits is also
+    stopped, when the user may, so that it queues no more. Returns how many
+    messages were cancelled (0 when nothing was left: a second click)."""
+    if not may_cancel_batch(user, operation):
+        raise PermissionDenied("Only its requester or someone who may send messages cancels it.")
+    if not operation.is_final and may_cancel(user, operation):
+        with suppress(OperationRefused):  # it finished in the meantime
+            request_cancel(user=user, operation=operation)
+    now = timezone.now()
+    detail = f"Cancelled with the rest of its batch by {user}."[:255]
+    with transaction.atomic():
+        cancelled = Message.objects.filter(
+            bulk_operation=operation, state__in=CANCELLABLE_STATES
+        ).update(state=MessageState.CANCELLED, state_changed_at=now, rule="", reason=detail)
+        if not cancelled:
+            return 0
+        # The rows this UPDATE changed: cancelled at this very moment (a
+        # cancelled message never changes again).
+        ids = (
+            Message.objects.filter(
+                bulk_operation=operation, state=MessageState.CANCELLED, state_changed_at=now
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        events = []
+        for pk in ids.iterator(chunk_size=EVENT_BATCH):
+            events.append(
+                MessageEvent(
+                    message_id=pk, state=MessageState.CANCELLED, detail=detail, occurred_at=now
+                )
+            )
+            if len(events) == EVENT_BATCH:
+                MessageEvent.objects.bulk_create(events)
+                events = []
+        MessageEvent.objects.bulk_create(events)
+        record_audit_event(
+            actor=user,
+            action="message_batch.cancelled",
+            obj=operation,
+            changes={"cancelled_messages": (0, cancelled)},
+            bulk_operation=operation,
+        )
+    return cancelled
+
+
+# What a person decides an unknown message became: (its new state, the words).
+UNKNOWN_DECISIONS = {
+    "sent": (MessageState.SENT, "Marked as sent"),
+    "resend": (MessageState.QUEUED, "Sent again"),
+}
+
+
+def decide_unknown_message(*, user, message: Message, decision: str, note: str) -> Message:
+    """An unknown message (its worker died between the provider's call and
+    the commit, or the provider's answer was lost): a person who may send
+    messages says it was sent after all (``"sent"``), or sends it again
+    (``"resend"``: queued, to go at once, with the same Message-ID), with a
+    note saying why. Audited; refused once it is no longer unknown."""
+    if not user.has_perm("communications.process_messages"):
+        raise PermissionDenied("You may not decide what became of a message.")
+    if not messages_visible_to(user).filter(pk=message.pk).exists():
+        raise PermissionDenied("That message belongs to another company.")
+    if decision not in UNKNOWN_DECISIONS:
+        raise ValidationError("Choose Mark as sent or Send again.")
+    state, words = UNKNOWN_DECISIONS[decision]
+    note = " ".join((note or "").split())
+    if not note:
+        raise ValidationError("Write a note saying why (what the provider shows, for example).")
+    if len(note) > NOTE_MAX:
+        raise ValidationError(f"Keep the note to {NOTE_MAX} characters.")
+    with transaction.atomic():
+        locked = Message.objects.select_for_update().get(pk=message.pk)
+        if locked.state != MessageState.UNKNOWN:
+            raise ValidationError(
+                f"This message is {locked.get_state_display().lower()} now, no longer unknown: "
+                "nothing was changed."
+            )
+        now = timezone.now()
+        fields: dict = {"error": ""}
+        if state == MessageState.SENT:
+            # Sent when it was last handed to the provider, as far as we know.
+            fields["sent_at"] = (
+                locked.events.filter(state=MessageState.SENDING)
+                .order_by("-occurred_at", "-pk")
+                .values_list("occurred_at", flat=True)
+                .first()
+                or now
+            )
+        else:
+            fields.update(send_after=now, rule="", reason="")
+        before = {"state": locked.state, **{name: getattr(locked, name) for name in fields}}
+        move(locked, state, detail=f"{words} by {user}: {note}", **fields)
+        changes = {name: (value, getattr(locked, name)) for name, value in before.items()}
+        changes["note"] = (None, note)
+        record_audit_event(
+            actor=user,
+            action="message.marked_sent" if state == MessageState.SENT else "message.sent_again",
+            obj=locked,
+            changes={k: v for k, v in changes.items() if v[0] != v[1]},
+            bulk_operation=locked.bulk_operation,
+        )
+    message.refresh_from_db()
+    return locked

@@ -176,13 +176,7 @@ def template_preview(request, pk):
     )
 
 
-# The HTML body is the company's own markup: shown in a sandboxed frame of its
-# own, with a policy that runs no script and loads nothing (inline styles
-# and data: images only), and never inside the product's pages.
-HTML_PREVIEW_POLICY = (
-    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-    "form-action 'none'"
-)
+HTML_PREVIEW_POLICY = rendering.HTML_FRAME_POLICY
 
 
 @require_GET

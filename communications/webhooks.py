@@ -1,21 +1,33 @@
-"""Provider callbacks. Twilio's status callbacks are authenticated by their
-signature (Twilio's own RequestValidator over the URL and the posted
-fields, with the account's auth token): a missing or bad signature gets 403
-and changes nothing. Events arrive out of order and more than once; each is
-stored on its message, and a message never moves back from a final state."""
+"""Provider callbacks. Twilio's status callbacks and incoming messages are
+authenticated by their signature (Twilio's own RequestValidator over the URL
+and the posted fields, with the account's auth token): a missing or bad
+signature gets 403 and changes nothing. Events arrive out of order and more
+than once; each is stored on its message, and a message never moves back
+from a final state.
+
+The ESP's delivery events come through django-anymail's tracking webhook
+views (``esp_tracking_urlpatterns``, under ``/anymail/``), which check the
+basic auth of ``ANYMAIL_WEBHOOK_SECRET`` and send anymail's ``tracking``
+signal; ``communications.delivery`` records them."""
 
 from __future__ import annotations
 
+import functools
 import logging
 
+from anymail import urls as anymail_urls
+from anymail.utils import get_anymail_setting
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
-from django.http import HttpResponse, HttpResponseForbidden
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.urls import URLPattern
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
 
+from communications import inbound
 from communications.dispatch import move
 from communications.models import Message, MessageEvent, MessageState
 
@@ -36,11 +48,12 @@ TWILIO_STATES = {
 }
 
 
-def _signed_by_twilio(request) -> bool:
+def _signed_by_twilio(request, url: str) -> bool:
+    """Whether Twilio signed this request to ``url`` (the URL as Twilio
+    requested it) with the account's auth token."""
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature or not settings.TWILIO_AUTH_TOKEN:
         return False
-    url = settings.TWILIO_STATUS_CALLBACK_URL or request.build_absolute_uri()
     params = {key: request.POST.get(key) for key in request.POST}
     return RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, params, signature)
 
@@ -49,7 +62,9 @@ def _signed_by_twilio(request) -> bool:
 @login_not_required
 @require_POST
 def twilio_status(request):
-    if not _signed_by_twilio(request):
+    if not _signed_by_twilio(
+        request, settings.TWILIO_STATUS_CALLBACK_URL or request.build_absolute_uri()
+    ):
         return HttpResponseForbidden("Bad or missing signature.")
     sid = request.POST.get("MessageSid") or request.POST.get("CallSid") or ""
     status = (request.POST.get("MessageStatus") or request.POST.get("CallStatus") or "").lower()
@@ -83,3 +98,53 @@ def twilio_status(request):
                 applied=False,
             )
     return HttpResponse(status=204)
+
+
+@csrf_exempt  # authenticated by Twilio's signature instead
+@login_not_required
+@require_POST
+def twilio_inbound(request):
+    """Twilio's incoming-message webhook (the number's "A message comes in"
+    URL, ``<public URL>/communications/twilio/inbound/``): the SMS is stored
+    once per MessageSid and Twilio gets an empty TwiML answer (no reply).
+    STOP, START and HELP are not acted on here: the contact-rules issue reads
+    them from the stored ``InboundMessage``."""
+    if not _signed_by_twilio(request, request.build_absolute_uri()):
+        return HttpResponseForbidden("Bad or missing signature.")
+    sid = request.POST.get("MessageSid") or request.POST.get("SmsSid") or ""
+    if not sid:
+        return HttpResponseBadRequest("No MessageSid.")
+    inbound.receive_sms(
+        provider_id=sid[:100],
+        from_number=request.POST.get("From", ""),
+        to_number=request.POST.get("To", ""),
+        body=request.POST.get("Body", ""),
+    )
+    return HttpResponse(str(MessagingResponse()), content_type="text/xml")
+
+
+def _with_webhook_secret(view):
+    """Anymail accepts webhooks from anyone (with a warning) when no secret
+    is set; here an ESP webhook without ``ANYMAIL_WEBHOOK_SECRET`` is refused."""
+
+    @functools.wraps(view)
+    def guarded(request, *args, **kwargs):
+        if not get_anymail_setting("webhook_secret", default=None):
+            return HttpResponseForbidden(
+                "ESP webhooks are refused: ANYMAIL_WEBHOOK_SECRET is not set."
+            )
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+# Anymail's tracking webhook of every ESP it supports
+# (``/anymail/<esp>/tracking/``, named ``anymail:<esp>_tracking_webhook``),
+# each refused while no webhook secret is set. Its inbound email webhooks are
+# left out: nothing here receives email.
+esp_tracking_urlpatterns = [
+    URLPattern(pattern.pattern, _with_webhook_secret(pattern.callback), pattern.default_args,
+               pattern.name)
+    for pattern in anymail_urls.urlpatterns
+    if pattern.name and pattern.name.endswith("_tracking_webhook")
+]  # fmt: skip

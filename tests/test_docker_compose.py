@@ -332,6 +332,14 @@ def test_a_bucket_replaces_the_volume_only_when_set():
         assert interpolate(env[key]) == "", f"{key} must not have a default"
 
 
+def test_the_esp_webhook_secret_is_passed_through_without_a_default():
+    """ESP webhooks are refused until the deployer sets the secret."""
+    env = environment("web")
+    assert interpolate(env["ANYMAIL_WEBHOOK_SECRET"]) == ""
+    chosen = {"ANYMAIL_WEBHOOK_SECRET": "hook:s3cret"}
+    assert interpolate(env["ANYMAIL_WEBHOOK_SECRET"], chosen) == "hook:s3cret"
+
+
 def test_worker_can_be_scaled():
     worker = service("worker")
     # A fixed name, published port or hostname would clash between replicas

@@ -274,6 +274,11 @@ def start_operation(
                     "total": (None, operation.total),
                     # Said when it does not start at once.
                     **({"status": (None, operation.status)} if operation.is_waiting else {}),
+                    # Choices the action wants on the record (Ignore Max Per Minute).
+                    **{
+                        name: (None, value)
+                        for name, value in action.audited_parameters(operation.parameters).items()
+                    },
                 },
                 bulk_operation=operation,
             )

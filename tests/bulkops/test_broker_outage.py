@@ -119,12 +119,14 @@ def private_redis(tmp_path):
 def reset_broker_pools(app) -> None:
     """Close and forget the app's broker connections and producers, so the
     next publish connects to whatever the settings say now. (``app.close()``
-    would also unregister the app, and leaves the producer pool.)"""
-    for owner, attribute in ((app, "_pool"), (app.amqp, "_producer_pool")):
-        pool = getattr(owner, attribute)
-        if pool is not None:
-            pool.force_close_all()
-            setattr(owner, attribute, None)
+    would also unregister the app, and leaves the producer pool.) The pools
+    live in kombu's process-wide registry, by broker URL: it is emptied too,
+    or the next ``app.pool`` for the same URL would be the closed one."""
+    from kombu import pools
+
+    pools.reset()  # closes every pool of the registry and forgets them
+    app.amqp._producer_pool = None
+    app._pool = None
 
 
 @pytest.fixture

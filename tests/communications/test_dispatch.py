@@ -13,10 +13,10 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import ContactPoint
+from collections_app.devservers.smtp import free_port
 from communications import dispatch, gate
 from communications.models import Message, MessageEvent, MessageState
 from tests.factories import AccountFactory, DebtorEmailFactory
-from collections_app.devservers.smtp import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +144,27 @@ def test_a_worker_lost_while_sending_leaves_the_message_unknown(smtp, recipient,
     assert message.state == State.UNKNOWN and "may have been sent" in message.error
     assert dispatch.send_due_messages() == 0
     assert smtp.messages == []
+
+
+def test_a_slow_send_marked_unknown_meanwhile_keeps_the_late_answer(settings, recipient):
+    """A worker slower than the timeout: its message was made unknown while
+    it waited. A later "sent" settles it; a later "not accepted" cannot put
+    it back on hold (it may have been sent): kept as an event, the run goes on."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody listens
+    account, _ = recipient
+    first, second = queue(account), queue(account)
+    for message in (first, second):
+        taken = dispatch.take(message.pk)
+        Message.objects.filter(pk=message.pk).update(state=State.UNKNOWN)
+        if message is first:
+            assert dispatch._retry_or_fail(taken, "Not accepted: refused") == State.UNKNOWN
+        else:
+            assert dispatch._settle(taken, State.SENT, provider_id="x") == State.SENT
+    first.refresh_from_db()
+    assert first.state == State.UNKNOWN
+    late = first.events.get(applied=False)
+    assert late.state == State.HELD and "refused" in late.detail
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ import pytest
 from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
+from collections_app.devservers.twilio import TwilioServer
 from communications import dispatch
 from communications.models import Message, MessageEvent, MessageState
 from tests.factories import AccountFactory
-from collections_app.devservers.twilio import TwilioServer
 
 pytestmark = pytest.mark.django_db
 

@@ -18,6 +18,7 @@ from bulkops.models import AuditEvent, BulkOperation, BulkOperationItem
 from tests.bulkops.conftest import make_accounts
 from tests.e2e.a11y import assert_accessible
 from tests.e2e.test_grid_browser import apply_status, counter, log_in, row_boxes
+from tests.e2e.toolbar import click_action
 from tests.factories import AccountStatusFactory, CompanyFactory, UserFactory
 
 pytestmark = [
@@ -65,7 +66,7 @@ def bulk_data(roles) -> BulkData:
 
 
 def open_dialog(page: Page, label: str):
-    page.get_by_role("toolbar", name="Bulk actions").get_by_role("button", name=label).click()
+    click_action(page, label)
     dialog = page.get_by_test_id("bulk-dialog")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_role("heading", name=label)).to_be_visible()

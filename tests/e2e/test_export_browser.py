@@ -22,6 +22,7 @@ from billing.services import post_ledger_entry
 from bulkops.models import AuditEvent, BulkOperation, ExportTemplate
 from tests.e2e.a11y import assert_accessible
 from tests.e2e.test_grid_browser import counter, log_in
+from tests.e2e.toolbar import click_action
 from tests.e2e.waiting import wait_until
 from tests.factories import (
     AccountFactory,
@@ -119,7 +120,7 @@ def test_export_from_the_grid_with_a_shared_template(
         page.get_by_label(f"Select {account.file_number}").check()
     expect(counter(page)).to_have_text("3 selected of 4")
 
-    page.get_by_role("toolbar", name="Bulk actions").get_by_role("button", name="Export").click()
+    click_action(page, "Export")
     dialog = page.get_by_test_id("bulk-dialog")
     expect(dialog.get_by_role("heading", name="Export")).to_be_visible()
     expect(dialog.get_by_test_id("dialog-count")).to_have_text("This will apply to 3 accounts.")

@@ -20,6 +20,7 @@ from tests.bulkops.conftest import make_accounts
 from tests.bulkops.test_lifecycle import ApprovedStage, PreviewedStage, ReversibleStage, StageBack
 from tests.e2e.a11y import assert_accessible
 from tests.e2e.test_grid_browser import log_in
+from tests.e2e.toolbar import click_action
 from tests.factories import AccountStatusFactory, CompanyFactory, UserFactory
 
 pytestmark = [
@@ -45,10 +46,7 @@ def people(roles, monkeypatch):
 def select_all_and_open(page: Page, label: str):
     page.locator("#select-all").check()
     expect(page.get_by_test_id("selection-counter")).to_contain_text("5 selected")
-    # With the tests' actions there are enough to turn the toolbar into menus.
-    toolbar = page.get_by_role("toolbar", name="Bulk actions")
-    toolbar.get_by_role("button", name="Accounts").click()
-    toolbar.get_by_role("button", name=label).click()
+    click_action(page, label)
     dialog = page.get_by_role("dialog", name=re.compile(label))
     expect(dialog).to_be_visible()
     return dialog

@@ -1,11 +1,15 @@
 """End to end: the processes `make run` starts, on the embedded defaults
 (SQLite + Celery's filesystem broker), serve the shell to a browser, run a
-real Celery worker, and stop cleanly on SIGTERM."""
+real Celery worker, and stop cleanly on SIGTERM. The stand-ins for the
+providers start with them (a local SMTP catcher that prints what it
+receives, a local Twilio), and the web server, worker and beat are pointed
+at them."""
 
 import json
 import os
 import re
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -33,6 +37,7 @@ def _embedded_env(var_dir: Path) -> dict:
         k: v
         for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_LOG_LEVEL")
+        and not k.startswith(("EMAIL_", "TWILIO_", "ANYMAIL_"))
     }
     env.update(
         VAR_DIR=str(var_dir),
@@ -112,6 +117,7 @@ def test_make_run_stack_serves_shell_runs_worker_and_stops(running_stack, page):
     assert DEMO_PASSWORD in banner and "northwind.supervisor" in banner
     pids = {name: int(pid) for name, pid in re.findall(r"(web|worker|beat) (\d+)", banner)}
     assert set(pids) == {"web", "worker", "beat"}
+    _check_stand_ins(banner, pids, base_url, log_path)
 
     # A real worker: a task queued through the broker gets executed.
     _manage(
@@ -154,6 +160,37 @@ def test_make_run_stack_serves_shell_runs_worker_and_stops(running_stack, page):
     assert "Stopped web server, worker and beat." in log_path.read_text()
     for name, pid in pids.items():
         assert not _alive(pid), f"{name} ({pid}) still runs after stop"
+
+
+def _process_environment(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def _check_stand_ins(banner: str, pids: dict[str, int], base_url: str, log_path: Path) -> None:
+    """The banner says where the stand-ins listen; the three processes are
+    pointed at them; an email the catcher receives is printed in the console."""
+    smtp_port = int(re.search(r"local SMTP catcher on 127\.0\.0\.1:(\d+)", banner)[1])
+    twilio_url = re.search(r"local Twilio stand-in at (http://127\.0\.0\.1:\d+)", banner)[1]
+    for name, pid in pids.items():
+        env = _process_environment(pid)
+        assert env["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend", name
+        assert (env["EMAIL_HOST"], env["EMAIL_PORT"]) == ("127.0.0.1", str(smtp_port)), name
+        assert env["TWILIO_API_BASE"] == twilio_url, name
+        assert env["TWILIO_ACCOUNT_SID"] and env["TWILIO_AUTH_TOKEN"], name
+        assert env["TWILIO_STATUS_CALLBACK_URL"] == base_url + "communications/twilio/status/"
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
+        smtp.sendmail(
+            "collections@example.com",
+            ["zoe@example.net"],
+            b"From: collections@example.com\r\nTo: zoe@example.net\r\n"
+            b"Subject: Smoke test\r\n\r\nPlease call us.\r\n",
+        )
+    deadline = time.monotonic() + 10
+    while "Subject: Smoke test" not in (log := log_path.read_text()):
+        assert time.monotonic() < deadline, log
+        time.sleep(0.1)
+    assert "To:      zoe@example.net" in log and "Please call us." in log
 
 
 def _banner_pids(log_path: Path) -> dict[str, int]:

@@ -22,6 +22,7 @@ from communications.models import Message, MessageState
 from communications.services import save_template
 from tests.e2e.a11y import assert_accessible
 from tests.e2e.test_grid_browser import counter, log_in
+from tests.e2e.toolbar import click_action
 from tests.factories import (
     AccountFactory,
     CompanyFactory,
@@ -65,9 +66,7 @@ def test_a_collector_sends_emails_for_approval_and_they_arrive_once_approved(
     expect(counter(page)).to_have_text("0 selected of 2")
     page.locator("#select-all").check()
     expect(counter(page)).to_have_text("2 selected of 2")
-    page.get_by_role("toolbar", name="Bulk actions").get_by_role(
-        "button", name="Schedule Emails"
-    ).click()
+    click_action(page, "Schedule Emails")
     dialog = page.get_by_role("dialog", name="Schedule Emails")
     expect(dialog).to_be_visible()
     send_at = timezone.localtime() + dt.timedelta(minutes=30)
@@ -122,4 +121,9 @@ def test_a_collector_sends_emails_for_approval_and_they_arrive_once_approved(
     assert message.state == MessageState.SENT
     page.reload()
     expect(page.get_by_test_id("progress")).to_have_attribute("data-status", "succeeded")
+    # Its state shows on the batch page and on the account.
+    page.get_by_role("link", name="Messages of this batch").click()
+    expect(page.get_by_test_id("batch-messages")).to_contain_text("Sent")
+    page.goto(f"{live_server.url}/accounts/{reachable.pk}/")
+    expect(page.get_by_test_id("account-messages")).to_contain_text("Sent")
     watcher.assert_clean()

@@ -9,6 +9,11 @@ A worker or beat that dies is started again, as docker-compose's ``restart:
 unless-stopped`` does, after a pause that doubles while it keeps dying; a
 web server that exits stops everything (the app is unusable without it).
 
+Unless the user configured their own, email goes to a local SMTP catcher
+that prints each message here, and SMS and calls to a local Twilio stand-in
+that reports their delivery back to the web server's status webhook
+(``collections_app.devservers.standins``).
+
 The worker and beat log at WARNING (``CELERY_LOG_LEVEL`` sets another
 level): at INFO they log every routine task they send and run (the
 heartbeat every 15 s, the sweep every 30 s, the hourly purge), which
@@ -23,6 +28,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -31,6 +37,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 import demo as demo_data
+from collections_app.devservers.standins import StandIns, reachable_url
 
 STOP_GRACE_SECONDS = 15
 # Pause before restarting a dead worker or beat: 1 s, doubling to 30 s while
@@ -114,7 +121,11 @@ class Command(BaseCommand):
 
         processes: dict[str, subprocess.Popen] = {}
         self.processes = processes
+        self._output_lock = threading.Lock()
+        self.stand_ins = StandIns(os.environ, web_url=reachable_url(host, port), write=self._say)
         try:
+            # The children inherit the environment, the stand-ins' settings too.
+            os.environ.update(self.stand_ins.start())
             for name, command in commands.items():
                 processes[name] = self._spawn(command)
             url = f"http://{host}:{port}/"
@@ -123,12 +134,19 @@ class Command(BaseCommand):
             exit_code = self._supervise(commands, processes)
         finally:
             self._stop_all(processes)
+            self.stand_ins.stop()
         if exit_code:
             raise SystemExit(exit_code)
         self.stdout.write("Stopped web server, worker and beat.")
 
     def _request_stop(self, signum, frame):
         self.stopping = True
+
+    def _say(self, text: str) -> None:
+        """Write ``text`` to the console from any thread (the stand-ins')."""
+        with self._output_lock:
+            self.stdout.write(text)
+            self.stdout.flush()
 
     @staticmethod
     def _spawn(command: list[str]) -> subprocess.Popen:
@@ -203,11 +221,11 @@ class Command(BaseCommand):
         users = User.objects.filter(username__in=demo_data.PRINTED_LOGINS).select_related("company")
         for user in users.prefetch_related("groups").order_by("company__name", "username"):
             lines.append(f"    {user.username:<26} {user.role:<11} {user.company}")
+        lines += self.stand_ins.lines
         lines += ["  Press Ctrl-C to stop.", "=" * 64, ""]
         pids = ", ".join(f"{name} {p.pid}" for name, p in self.processes.items())
         lines.insert(-3, f"  Processes: {pids}")
-        self.stdout.write("\n".join(lines))
-        self.stdout.flush()
+        self._say("\n".join(lines))
 
     def _stop_all(self, processes: dict[str, subprocess.Popen]) -> None:
         # Web first (no new work), then beat (no new schedules), then the
