@@ -12,9 +12,15 @@ its module, on the shared ``bench.harness``):
 * ``export``: CSV and .xlsx of every account against PostgreSQL's COPY
   (``bench.export``);
 * ``audit``: the audit log page at 5,000,000 events, unfiltered and
-  filtered, against hand-written SQL (``bench.audit``).
+  filtered, against hand-written SQL (``bench.audit``);
+* ``communications``: Schedule Emails to every account against a
+  hand-written INSERT ... SELECT, the dispatch of queued emails to a
+  loopback SMTP server against a bare smtplib loop, and of SMS to the
+  loopback Twilio server under the office's per-minute limit and without it,
+  against a bare requests loop (``bench.communications``).
 
 Usage: python -m bench [--accounts N] [--repeat R] [--reseed] [--only AREA] [--output PATH]
+       [--emails N] [--sms N] [--sms-per-minute N]
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import json
 import os
 from pathlib import Path
 
-from bench import audit, bulk, export, grid, selection
+from bench import audit, bulk, communications, export, grid, selection
 from bench.harness import ROOT, ensure_seeded, server_settings, setup_django, vacuum
 
 # Each area (what ``--only`` names), in the order they run, and its parts:
@@ -38,7 +44,26 @@ AREAS = {
     "bulk": [("change_status_all_accounts", lambda args: bulk.bench_change_status())],
     "export": [("export_all_accounts", lambda args: export.bench_export())],
     "audit": [("audit_log", lambda args: audit.bench_audit_log(args.repeat, args.audit_events))],
+    "communications": [
+        ("schedule_emails_all_accounts", lambda args: communications.bench_schedule_emails()),
+        (
+            "email_dispatch",
+            lambda args: communications.bench_email_dispatch(_sizes(args)["emails"]),
+        ),
+        (
+            "sms_dispatch",
+            lambda args: communications.bench_sms_dispatch(
+                _sizes(args)["sms"], _sizes(args)["sms_per_minute"]
+            ),
+        ),
+    ],
 }
+
+
+def _sizes(args) -> dict:
+    """The messages the communications area sends (scaled with --accounts
+    unless given)."""
+    return communications.sizes(args.accounts, args.emails, args.sms, args.sms_per_minute)
 
 
 def main(argv=None):
@@ -49,6 +74,24 @@ def main(argv=None):
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "latest.json"))
     parser.add_argument("--only", choices=list(AREAS), help="Run one part (default: everything).")
     parser.add_argument("--audit-events", type=int, default=audit.EVENTS)
+    parser.add_argument(
+        "--emails",
+        type=int,
+        help=f"Emails to dispatch (default {communications.EMAILS:,} at 1,000,000 accounts, "
+        "in proportion below).",
+    )
+    parser.add_argument(
+        "--sms",
+        type=int,
+        help=f"SMS to dispatch (default {communications.SMS:,} at 1,000,000 accounts, "
+        "in proportion below).",
+    )
+    parser.add_argument(
+        "--sms-per-minute",
+        type=int,
+        help=f"The office's limit for them (default {communications.SMS_PER_MINUTE:,} "
+        "at 1,000,000 accounts, in proportion below).",
+    )
     args = parser.parse_args(argv)
 
     setup_django()

@@ -125,26 +125,42 @@ def server_settings() -> dict:
 
 
 class WorkerProcess:
-    """A separate process that runs one operation to its end, as a worker
-    would. It is started (Django set up, code imported) before the clock
-    starts, as a deployed worker is running before anyone confirms."""
+    """A separate process that does one piece of work to its end, as a
+    worker would (runs an operation, or sends). It is started (Django set
+    up, code imported) before the clock starts, as a deployed worker is
+    running before anyone confirms.
 
-    def __init__(self):
+    ``module`` is the program it runs (``bench.run_operation``, or
+    ``bench.run_dispatch`` for sending), ``env`` what it adds to this
+    process's environment (settings are read from it when Django starts)."""
+
+    def __init__(self, module: str = "bench.run_operation", env: dict[str, str] | None = None):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.run_operation"],
+            [sys.executable, "-m", module],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         if self.process.stdout.readline().strip() != "ready":
             raise RuntimeError(f"the worker process failed:\n{self.process.stderr.read()[-3000:]}")
 
-    def run(self, operation_id: int) -> tuple[str, str]:
-        """Its final state and peak memory (MB)."""
-        out, err = self.process.communicate(f"{operation_id}\n")
+    def start(self, line: str) -> None:
+        """Give it ``line`` and let it work (several can work at once)."""
+        self.process.stdin.write(f"{line}\n")
+        self.process.stdin.flush()
+
+    def finish(self, line: str | None = None) -> str:
+        """Give it ``line`` (unless given with ``start``), wait for it to end,
+        and return its last line of output."""
+        out, err = self.process.communicate(None if line is None else f"{line}\n")
         if self.process.returncode:
             raise RuntimeError(f"the worker process failed:\n{err[-3000:]}")
-        state, peak_mb = out.split()[-2:]
+        return out.strip().splitlines()[-1]
+
+    def run(self, operation_id: int) -> tuple[str, str]:
+        """Its final state and peak memory (MB)."""
+        state, peak_mb = self.finish(str(operation_id)).split()[-2:]
         return state, peak_mb
