@@ -19,6 +19,11 @@ class Placeholder:
     example: str
     value: Callable[[dict[str, Any]], str]
     email_only: bool = False
+    # The same value as a PostgreSQL expression over the queueing statement's
+    # tables (a: account, d: debtor, cr: creditor, co: company, u: the
+    # assigned collector, cl: the claim), never NULL; "" when it has none
+    # (the message is then filled in by ``value``).
+    sql: str = ""
 
 
 def _money(value) -> str:
@@ -43,6 +48,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
         "Debtor",
         "Maria",
         lambda c: _attr(c.get("debtor"), "first_name"),
+        sql="d.first_name",
     ),
     Placeholder(
         "debtorLastName",
@@ -50,6 +56,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
         "Debtor",
         "Lopez",
         lambda c: _attr(c.get("debtor"), "last_name"),
+        sql="d.last_name",
     ),
     Placeholder(
         "debtorFullName",
@@ -61,6 +68,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
             for p in (_attr(c.get("debtor"), "first_name"), _attr(c.get("debtor"), "last_name"))
             if p
         ),
+        sql="concat_ws(' ', NULLIF(d.first_name, ''), NULLIF(d.last_name, ''))",
     ),
     Placeholder(
         "fileNumber",
@@ -68,6 +76,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
         "Account",
         "F1000042",
         lambda c: _attr(c.get("account"), "file_number"),
+        sql="a.file_number",
     ),
     Placeholder(
         "accountBalance",
@@ -75,6 +84,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
         "Account",
         "$1,250.00",
         lambda c: _money(getattr(c.get("account"), "current_balance", None)),
+        sql="'$' || to_char(a.current_balance, 'FM999,999,999,999,990.00')",
     ),
     Placeholder(
         "creditorName",
@@ -82,6 +92,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
         "Account",
         "First Creditor Co",
         lambda c: _attr(getattr(c.get("account"), "creditor", None), "name"),
+        sql="COALESCE(cr.name, '')",
     ),
     Placeholder(
         "claimReference",
@@ -89,6 +100,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
         "Claim",
         "INV-2024-0042",
         lambda c: _attr(c.get("claim"), "reference"),
+        sql="COALESCE(cl.reference, '')",
     ),
     Placeholder(
         "claimBalance",
@@ -96,6 +108,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
         "Claim",
         "$450.00",
         lambda c: _money(getattr(c.get("claim"), "balance", None)),
+        sql="COALESCE('$' || to_char(cl.balance, 'FM999,999,999,999,990.00'), '')",
     ),
     Placeholder(
         "claimDueDate",
@@ -103,6 +116,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
         "Claim",
         "03/31/2026",
         lambda c: _date(getattr(c.get("claim"), "due_date", None)),
+        sql="COALESCE(to_char(cl.due_date, 'MM/DD/YYYY'), '')",
     ),
     Placeholder(
         "companyName",
@@ -110,6 +124,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
         "Company",
         "Harbor Collections",
         lambda c: _attr(c.get("company"), "name"),
+        sql="co.name",
     ),
     Placeholder(
         "collectorName",
@@ -121,6 +136,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
             if c.get("collector") is not None
             else ""
         ),
+        sql="COALESCE(NULLIF(btrim(u.first_name || ' ' || u.last_name), ''), u.username, '')",
     ),
     Placeholder(
         "customBody",
@@ -135,6 +151,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
         "Opt-out",
         "Reply STOP to opt out.",
         lambda c: c.get("opt_out_text", "Reply STOP to opt out."),
+        sql="'Reply STOP to opt out.'",
     ),
     Placeholder(
         "optOutLink",
@@ -143,6 +160,7 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
         "https://example.com/opt-out/…",
         lambda c: c.get("opt_out_link", ""),
         email_only=True,
+        sql="''",
     ),
 )
 

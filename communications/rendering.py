@@ -87,3 +87,52 @@ HTML_FRAME_POLICY = (
     "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
     "form-action 'none'"
 )
+
+
+# What django.utils.html.escape replaces, in its order, as SQL literals.
+_SQL_ESCAPES = (
+    ("'&'", "'&amp;'"),
+    ("'<'", "'&lt;'"),
+    ("'>'", "'&gt;'"),
+    ("'\"'", "'&quot;'"),
+    ("''''", "'&#x27;'"),
+)
+
+
+def sql_renderable(*texts: str) -> bool:
+    """Whether every placeholder of ``texts`` has a SQL expression (then
+    ``to_sql`` fills them in inside the database, as ``render`` would)."""
+    return all(
+        BY_NAME[name].sql for text in texts for name in used_placeholders(text) if name in BY_NAME
+    )
+
+
+def to_sql(text: str, *, html: bool = False) -> tuple[str, list[str]]:
+    """``text`` as a PostgreSQL expression giving what ``render`` gives for
+    each row: the literal parts as parameters, each placeholder as its SQL
+    expression (escaped as ``escape`` does in an HTML body). Refuses
+    (TemplateProblem) a text with problems or a placeholder with no SQL."""
+    found = problems(text, email=True)
+    if found:
+        raise TemplateProblem(found)
+    parts, params, position = [], [], 0
+    for match in PLACEHOLDER.finditer(text):
+        if match.start() > position:
+            parts.append("%s")
+            params.append(text[position : match.start()])
+        expression = BY_NAME[match.group(1)].sql
+        if not expression:
+            raise TemplateProblem([f"“{{{{{match.group(1)}}}}}” has no SQL form."])
+        expression = f"({expression})"
+        if html:
+            for raw, entity in _SQL_ESCAPES:
+                expression = f"replace({expression}, {raw}, {entity})"
+        parts.append(expression)
+        position = match.end()
+    if position < len(text):
+        parts.append("%s")
+        params.append(text[position:])
+    if not parts:
+        return "''", []
+    # ::text: a parameter alone must still be text to PostgreSQL.
+    return "(" + " || ".join(f"{p}::text" if p == "%s" else p for p in parts) + ")", params
