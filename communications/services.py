@@ -3,6 +3,7 @@ record."""
 
 from __future__ import annotations
 
+import re
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -607,9 +608,27 @@ def _queue_in_sql(
     text_sql, text_params = rendering.to_sql(content.text)
     html_sql, html_params = rendering.to_sql(content.html, html=True)
     claim_sql = "c.id = %s" if claim_id is not None else "c.balance > 0"
+    # Only the tables the message's placeholders read are joined.
+    used = subject_sql + text_sql + html_sql
+    tables = [
+        join_sql
+        for alias, join_sql in (
+            ("d", "JOIN accounts_debtor d ON d.id = a.debtor_id"),
+            ("co", "JOIN accounts_company co ON co.id = a.company_id"),
+            ("cr", "LEFT JOIN accounts_creditor cr ON cr.id = a.creditor_id"),
+            ("u", "LEFT JOIN accounts_user u ON u.id = a.assigned_to_id"),
+            (
+                "cl",
+                "LEFT JOIN LATERAL (SELECT c.reference, c.balance, c.due_date FROM billing_claim c"
+                f" WHERE c.account_id = a.id AND {claim_sql} ORDER BY c.due_date, c.id LIMIT 1)"
+                " cl ON true",
+            ),
+        )
+        if re.search(rf"\b{alias}\.", used)
+    ]
     params += [r for _, r in reasons]
     params += subject_params + text_params + html_params
-    params += [claim_id] if claim_id is not None else []
+    params += [claim_id] if claim_id is not None and any(" cl ON" in t for t in tables) else []
     params += [list(account_ids)]
     too_long = (
         f"char_length(b.text) > {sms.MAX_CHARACTERS}" if content.channel == Channel.SMS else "false"
@@ -621,15 +640,7 @@ def _queue_in_sql(
                    {reason_sql} AS reason, {address} AS to_address,
                    {subject_sql} AS subject, {text_sql} AS text, {html_sql} AS html
             FROM accounts_account a
-            JOIN accounts_debtor d ON d.id = a.debtor_id
-            JOIN accounts_company co ON co.id = a.company_id
-            LEFT JOIN accounts_creditor cr ON cr.id = a.creditor_id
-            LEFT JOIN accounts_user u ON u.id = a.assigned_to_id
-            LEFT JOIN LATERAL (
-                SELECT c.reference, c.balance, c.due_date FROM billing_claim c
-                WHERE c.account_id = a.id AND {claim_sql}
-                ORDER BY c.due_date, c.id LIMIT 1
-            ) cl ON true
+            {" ".join(tables)}
             {join}
             WHERE a.id = ANY(%s)
         ),

@@ -57,7 +57,9 @@ class MessageAction(BulkAction):
     approval_permission = "communications.approve_message"
     approval_template = "communications/_approval_samples.html"
     result_template = "communications/_batch_result.html"
-    chunk_size = 2000
+    # One statement fills a chunk's messages in (PostgreSQL): large chunks
+    # spend less on each chunk's commit and bookkeeping.
+    chunk_size = 10000
     done_word = "queued"
     changes_accounts = False  # it adds messages; it changes no account
     grows = ("communications.Message",)
