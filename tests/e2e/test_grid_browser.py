@@ -640,6 +640,9 @@ def test_select_from_file_selects_the_files_accounts(live_server, page, grid_dat
 
     # Another filter keeps the file; removing the file shows every account.
     apply_status(page, "Active")
+    # The filtered page has come (its URL has the status) before "Remove file"
+    # is clicked: the count alone ("of 3") was already true before it.
+    expect(page).to_have_url(re.compile(r"[?&]status="))
     expect(page.get_by_test_id("selection-file")).to_be_visible()
     expect(counter(page)).to_contain_text(f"of {min(3, data.count('Active'))}")
     page.get_by_role("link", name="Remove file").click()
