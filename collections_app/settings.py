@@ -280,6 +280,9 @@ MESSAGE_ID_DOMAIN = env.str("MESSAGE_ID_DOMAIN", default="collections.example.co
 # A message still "sending" this long after a worker took it was lost with
 # that worker: it is marked unknown for a person to decide, never resent.
 MESSAGE_SENDING_TIMEOUT_SECONDS = env.int("MESSAGE_SENDING_TIMEOUT_SECONDS", default=300)
+# How many due messages a worker takes, sends (over one connection) and
+# records at once: a worker lost mid-batch leaves up to this many unknown.
+MESSAGE_DISPATCH_BATCH = env.int("MESSAGE_DISPATCH_BATCH", default=50)
 ANYMAIL = {
     key.removeprefix("ANYMAIL_"): value
     for key, value in env.ENVIRON.items()

@@ -1,7 +1,8 @@
 """The contact-rules gate: every message, bulk or single, of any channel,
-passes ``check`` when it is about to be sent (and the dialogs ask it first
-to say how many would be held or suppressed). It answers send, defer until
-a moment, or suppress with the rule and the reason.
+passes ``check`` (or ``check_many``, for a batch) when it is about to be
+sent (and the dialogs ask it first to say how many would be held or
+suppressed). It answers send, defer until a moment, or suppress with the
+rule and the reason.
 
 Rules are functions registered with ``@rule("name")``: given the message,
 each returns None (no objection) or a Decision. A suppression wins over a
@@ -9,13 +10,37 @@ deferral; of several deferrals the latest moment wins, so a message is sent
 only once every rule allows it. This module has the rules every channel
 needs to reach a person at all (the contact point exists, is not invalid,
 has consent and no opt-out); the contact-rules issue adds the legal ones
-(time of day, frequency, legal stops) the same way."""
+(time of day, frequency, legal stops) the same way.
+
+The dispatch asks for a batch at once (``check_many``); ``check`` is a
+batch of one. A rule that needs to look something up in the database says
+how to do it for the whole batch with ``prefetch``: a function given every
+message the rule is about to judge (those no earlier rule suppressed), which
+looks up what the rule needs in a few set-based queries and returns it (a
+dict, say); the rule is then called as ``function(message, looked_up)``
+with that, once per message, and reads it instead of querying::
+
+    def _last_sent(messages):
+        return dict(Message.objects.filter(...).values_list("account_id")
+                    .annotate(Max("sent_at")))  # one query for the batch
+
+    @rule("frequency", prefetch=_last_sent)
+    def frequency_rule(message, last_sent):
+        ...
+
+A rule without ``prefetch`` is called as ``function(message)``. Rules run
+in the order they were registered. The dispatch's messages come with their
+account and its office (``select_related``); anything else a rule reads
+from the database belongs in its ``prefetch``, or it costs a query per
+message."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from accounts.models import ContactPoint, DebtorEmail, DebtorPhone
 from communications.models import Channel, Message
@@ -33,24 +58,28 @@ class Decision:
 
 ALLOW = Decision(SEND)
 
-Rule = Callable[[Message], Decision | None]
-_RULES: list[tuple[str, Rule]] = []
+Rule = Callable[..., Decision | None]
+Prefetch = Callable[[Sequence[Message]], Any]
+# (name, rule, prefetch or None), in the order they were registered.
+_RULES: list[tuple[str, Rule, Prefetch | None]] = []
 
 
-def rule(name: str) -> Callable[[Rule], Rule]:
-    """Register a rule of the gate under ``name`` (shown with its reason)."""
+def rule(name: str, *, prefetch: Prefetch | None = None) -> Callable[[Rule], Rule]:
+    """Register a rule of the gate under ``name`` (shown with its reason).
+    With ``prefetch``, the rule is called as ``function(message, looked_up)``
+    where ``looked_up = prefetch(messages)`` is computed once per batch."""
 
     def register(function: Rule) -> Rule:
-        if any(existing == name for existing, _ in _RULES):
+        if any(existing == name for existing, *_ in _RULES):
             raise ValueError(f"Two gate rules are named {name!r}.")
-        _RULES.append((name, function))
+        _RULES.append((name, function, prefetch))
         return function
 
     return register
 
 
 def rules() -> list[str]:
-    return [name for name, _ in _RULES]
+    return [name for name, *_ in _RULES]
 
 
 def suppress(rule_name: str, reason: str) -> Decision:
@@ -63,32 +92,87 @@ def defer(rule_name: str, reason: str, until: dt.datetime) -> Decision:
 
 def check(message: Message) -> Decision:
     """What may happen to ``message`` now, by every registered rule."""
-    deferral: Decision | None = None
-    for _name, function in _RULES:
-        decision = function(message)
-        if decision is None or decision.action == SEND:
-            continue
-        if decision.action == SUPPRESS:
-            return decision
-        if deferral is None or decision.until > deferral.until:
-            deferral = decision
-    return deferral or ALLOW
+    [decision] = _decide([message])
+    return decision
+
+
+def check_many(messages: Iterable[Message]) -> dict[int, Decision]:
+    """``check`` for many (saved) messages at once, by their pk: each rule's
+    ``prefetch`` runs once for all of them."""
+    messages = list(messages)
+    return {m.pk: d for m, d in zip(messages, _decide(messages), strict=True)}
+
+
+def _decide(messages: list[Message]) -> list[Decision]:
+    suppressions: list[Decision | None] = [None] * len(messages)
+    deferrals: list[Decision | None] = [None] * len(messages)
+    for _name, function, prefetch in _RULES:
+        # A suppressed message is not asked about again (it cannot be sent anyway).
+        pending = [i for i, s in enumerate(suppressions) if s is None]
+        if not pending:
+            break
+        if prefetch is not None:
+            looked_up = prefetch([messages[i] for i in pending])
+            decisions = [(i, function(messages[i], looked_up)) for i in pending]
+        else:
+            decisions = [(i, function(messages[i])) for i in pending]
+        for i, decision in decisions:
+            if decision is None or decision.action == SEND:
+                continue
+            if decision.action == SUPPRESS:
+                suppressions[i] = decision
+            elif deferrals[i] is None or decision.until > deferrals[i].until:
+                deferrals[i] = decision
+    return [s or d or ALLOW for s, d in zip(suppressions, deferrals, strict=True)]
 
 
 # --- the contact point ---------------------------------------------------------------------
 
 
-@rule("contact_point")
-def contact_point_rule(message: Message) -> Decision | None:
+def _point_key(message: Message) -> tuple[int, str, str]:
+    return (message.account.debtor_id, message.channel, message.to)
+
+
+def _contact_points(messages: Sequence[Message]) -> dict[tuple[int, str, str], ContactPoint | None]:
+    """Each message's contact point, by (debtor, channel, address or number);
+    None when the debtor has no such address or number: the debtors' email
+    addresses in one query and their phone numbers in another. An address
+    is matched case-insensitively, a number exactly; of several, the first
+    made."""
+    emails = [m for m in messages if m.channel == Channel.EMAIL]
+    phones = [m for m in messages if m.channel != Channel.EMAIL]
+    found: dict[tuple[int, str, str], ContactPoint | None] = {}
+    if emails:
+        by_debtor: dict[int, list[DebtorEmail]] = defaultdict(list)
+        for point in DebtorEmail.objects.filter(
+            debtor_id__in={m.account.debtor_id for m in emails}
+        ).order_by("pk"):
+            by_debtor[point.debtor_id].append(point)
+        for message in emails:
+            to = message.to.upper()
+            found[_point_key(message)] = next(
+                (p for p in by_debtor[message.account.debtor_id] if p.address.upper() == to), None
+            )
+    if phones:
+        by_number: dict[tuple[int, str], DebtorPhone] = {}
+        for point in DebtorPhone.objects.filter(
+            debtor_id__in={m.account.debtor_id for m in phones}, number__in={m.to for m in phones}
+        ).order_by("-pk"):
+            by_number[point.debtor_id, point.number] = point  # the first made wins
+        for message in phones:
+            found[_point_key(message)] = by_number.get((message.account.debtor_id, message.to))
+    return found
+
+
+@rule("contact_point", prefetch=_contact_points)
+def contact_point_rule(message: Message, points: dict) -> Decision | None:
     """The address or number is the debtor's, not known invalid, consented
     to for the channel and not opted out of."""
-    debtor_id = message.account.debtor_id
+    point = points[_point_key(message)]
     if message.channel == Channel.EMAIL:
-        point = DebtorEmail.objects.filter(debtor_id=debtor_id, address__iexact=message.to).first()
         consent, opted_out = ("email_consent", "email_opted_out")
         noun = "email address"
     else:
-        point = DebtorPhone.objects.filter(debtor_id=debtor_id, number=message.to).first()
         kind = "sms" if message.channel == Channel.SMS else "voice"
         consent, opted_out = (f"{kind}_consent", f"{kind}_opted_out")
         noun = "phone number"

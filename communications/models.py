@@ -182,6 +182,14 @@ class Message(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["state", "send_after"], name="message_due_idx"),
+            # The dispatch takes the next due batch in this order, under row
+            # locks: PostgreSQL walks this index and stops at the batch's
+            # size, where (state, send_after) sorted every due message first.
+            models.Index(
+                fields=["send_after", "id"],
+                condition=models.Q(state__in=["queued", "held"]),
+                name="message_due_order_idx",
+            ),
             # An incoming SMS finds the message it answers by its sender's number.
             models.Index(fields=["to", "sent_at"], name="message_to_idx"),
         ]

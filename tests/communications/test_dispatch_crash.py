@@ -13,6 +13,12 @@ the loopback SMTP and Twilio servers what arrived.
   SQLite's write lock, so the commit cannot happen). Either way the message
   is left ``sending``, ``mark_lost_sendings`` makes it ``unknown``, it
   arrived once, and no worker sends it again.
+* The same with the batched dispatch (``MESSAGE_DISPATCH_BATCH`` above
+  one; the tests above run a message at a time, ``MESSAGE_DISPATCH_BATCH=1``):
+  a worker killed mid-batch leaves every message of its batch not yet
+  recorded ``sending``, sent or not, and each becomes ``unknown``, arrived
+  at most once, never sent again; what was still queued is sent once by the
+  next worker.
 * The beat tasks ``mark_lost_sendings`` and ``purge_send_windows`` run by a
   real worker: their effect in the database."""
 
@@ -51,6 +57,7 @@ BATCH = 200
 KILL_AFTER = 60  # arrivals at the server before the SIGKILL
 PROVIDER_DELAY = 0.02  # seconds the server takes over each message
 TIMEOUT = 30
+DISPATCH_BATCH = 20  # MESSAGE_DISPATCH_BATCH of the batched tests
 LOST = "The worker sending it was lost; it may have been sent."
 FIRST, SECOND = "first worker", "second worker"
 
@@ -229,10 +236,19 @@ def sms_provider():
 @pytest.fixture(params=["email", "sms"])
 def provider(request, celery_workers) -> Provider:
     """Each channel's provider, and the workers pointed at it; a message
-    left sending is lost after 1 s (for ``mark_lost_sendings``)."""
+    left sending is lost after 1 s (for ``mark_lost_sendings``). The workers
+    send a message at a time (``MESSAGE_DISPATCH_BATCH=1``) unless a test
+    says otherwise (``batched``)."""
     provider = request.getfixturevalue(f"{request.param}_provider")
-    celery_workers.env.update(provider.env, MESSAGE_SENDING_TIMEOUT_SECONDS="1")
+    celery_workers.env.update(
+        provider.env, MESSAGE_SENDING_TIMEOUT_SECONDS="1", MESSAGE_DISPATCH_BATCH="1"
+    )
     return provider
+
+
+def batched(celery_workers) -> None:
+    """The workers take, send and record ``DISPATCH_BATCH`` messages at once."""
+    celery_workers.env.update(MESSAGE_DISPATCH_BATCH=str(DISPATCH_BATCH))
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -462,6 +478,135 @@ def test_a_worker_killed_between_provider_and_commit_leaves_it_unknown_not_resen
     assert arrivals.count() == Counter(pks)  # each arrived exactly once, the held one too
     assert arrivals.in_phase(FIRST) == set(pks[:3])
     assert arrivals.in_phase(SECOND) == set(pks[3:])  # not the unknown one
+    finished(second)
+
+
+# --- the batched dispatch ------------------------------------------------------------------
+
+
+def test_a_worker_killed_mid_batch_leaves_its_batch_unknown_and_sends_nothing_twice(
+    provider, celery_workers
+):
+    batched(celery_workers)
+    arrivals = provider.arrivals
+    arrivals.delay = PROVIDER_DELAY
+    pks = provider.queue(BATCH)
+
+    first = celery_workers.start(concurrency=2)
+    send_due_messages.delay()
+    send_due_messages.delay()  # beat firing again: both pool processes sending
+    wait_for(lambda: len(arrivals) >= KILL_AFTER, f"{KILL_AFTER} arrivals", [first])
+    first.kill()
+    killed_at = time.monotonic()
+    wait_for_other_sessions_to_end()
+    time.sleep(0.3)  # whatever was already in a socket's buffer has arrived by now
+    at_kill = states(pks)
+    arrivals.phase = SECOND
+
+    by_state = Counter(at_kill.values())
+    assert set(by_state) <= {State.SENT, State.SENDING, State.QUEUED}, by_state
+    assert 0 < by_state[State.SENT] < BATCH and by_state[State.QUEUED] > 0, by_state
+    assert by_state[State.SENDING] <= 2 * DISPATCH_BATCH  # two pool processes: a batch each
+    sent_before = {pk for pk, state in at_kill.items() if state == State.SENT}
+    taken_before = {pk for pk, state in at_kill.items() if state == State.SENDING}
+    queued_before = {pk for pk, state in at_kill.items() if state == State.QUEUED}
+    arrived_before = arrivals.in_phase(FIRST)
+    assert arrived_before >= sent_before
+    assert not arrived_before & queued_before  # never sent before it was taken
+    # Answers are recorded at the end of each batch: what arrived and is not
+    # recorded sent is at most the two batches being sent.
+    assert len(arrived_before - sent_before) <= 2 * DISPATCH_BATCH
+    assert arrived_before - sent_before <= taken_before
+
+    second = celery_workers.start()
+    wait_past_the_sending_timeout(killed_at)
+    run_task(second, mark_lost_sendings)
+    assert {pk for pk, state in states(pks).items() if state == State.UNKNOWN} == taken_before
+    run_task(second, send_due_messages)
+    time.sleep(0.3)  # a late duplicate would arrive now
+
+    final = states(pks)
+    counts = arrivals.count()
+    assert set(counts) <= set(pks)
+    assert max(counts.values()) == 1, [pk for pk, n in counts.items() if n > 1]  # nothing twice
+    sent = {pk for pk, state in final.items() if state == State.SENT}
+    unknown = {pk for pk, state in final.items() if state == State.UNKNOWN}
+    assert len(sent) + len(unknown) == BATCH  # nothing lost, nothing left waiting
+    assert all(counts[pk] == 1 for pk in sent)
+    assert unknown == taken_before and all(counts[pk] <= 1 for pk in unknown)
+    assert arrivals.in_phase(SECOND) == queued_before  # the second worker sent only those
+    assert sent == sent_before | queued_before
+    for pk in unknown:  # each shown for a person to decide, with why
+        assert Message.objects.get(pk=pk).error == LOST
+        assert lost_events(pk) == [
+            (State.SENDING, ""),
+            (State.UNKNOWN, "The worker sending it was lost."),
+        ]
+    finished(second)
+
+
+@pytest.mark.parametrize("point", ["awaiting_answer", "answered_before_commit"])
+def test_a_worker_killed_mid_batch_leaves_the_batch_unknown_not_resent(
+    provider, celery_workers, point
+):
+    batched(celery_workers)
+    arrivals = provider.arrivals
+    pks = provider.queue(DISPATCH_BATCH + 4)  # a batch, and the start of the next
+    batch, after = pks[:DISPATCH_BATCH], pks[DISPATCH_BATCH:]
+    held = arrivals.hold_pk = pks[2]
+
+    first = celery_workers.start()
+    send_due_messages.delay()
+    wait_for(lambda: held in arrivals, "the held message to reach the server", [first])
+    # The whole batch was taken and committed as "sending" before the
+    # provider was called, and the first two answers are not recorded yet
+    # (at the end of the batch); the next batch is not taken yet.
+    now = states(pks)
+    assert [now[pk] for pk in batch] == [State.SENDING] * DISPATCH_BATCH
+    assert [now[pk] for pk in after] == [State.QUEUED] * len(after)
+
+    if point == "awaiting_answer":
+        # The provider has the third; the worker waits for its answer, and dies.
+        first.kill()
+        killed_at = time.monotonic()
+        arrivals.release.set()
+        arrived = set(pks[:3])
+    else:
+        with commit_blocked(held):
+            # The worker has the third's answer and records the answers it
+            # has: at the end of the batch, or at once if a second has passed
+            # since the take.
+            arrivals.release.set()
+            wait_until_a_worker_waits_on_the_lock([first])
+            first.kill()  # before it could record them
+            killed_at = time.monotonic()
+        arrived = arrivals.in_phase(FIRST)
+        assert arrived in (set(pks[:3]), set(batch)), sorted(arrived)
+    wait_for_other_sessions_to_end()
+    time.sleep(0.3)
+    now = states(pks)
+    assert [now[pk] for pk in batch] == [State.SENDING] * DISPATCH_BATCH  # nobody knows
+    arrivals.phase = SECOND
+
+    second = celery_workers.start()
+    wait_past_the_sending_timeout(killed_at)
+    run_task(second, mark_lost_sendings)
+    for pk in batch:  # sent or not, each waits for a person
+        message = Message.objects.get(pk=pk)
+        assert (message.state, message.error, message.provider_id) == (State.UNKNOWN, LOST, "")
+        assert lost_events(pk) == [
+            (State.SENDING, ""),
+            (State.UNKNOWN, "The worker sending it was lost."),
+        ]
+    run_task(second, send_due_messages)
+    run_task(second, send_due_messages)  # the beat again: the unknown ones still wait
+    time.sleep(0.3)
+
+    final = states(pks)
+    assert [final[pk] for pk in pks] == [State.UNKNOWN] * len(batch) + [State.SENT] * len(after)
+    assert arrivals.count() == Counter(arrived | set(after))  # each at most once
+    assert arrivals.in_phase(FIRST) == arrived
+    assert arrivals.in_phase(SECOND) == set(after)  # none of the batch
     finished(second)
 
 
