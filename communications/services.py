@@ -541,7 +541,8 @@ def decide_unknown_message(*, user, message: Message, decision: str, note: str) 
 # why it cannot be used (``unreachable_reason``), as SQL over the account "a".
 _SQL_POINT = {
     Channel.EMAIL: (
-        "LEFT JOIN accounts_debtoremail p ON p.debtor_id = a.debtor_id AND p.is_primary",
+        "LEFT JOIN LATERAL (SELECT * FROM accounts_debtoremail pe WHERE pe.debtor_id = a.debtor_id"
+        " AND pe.is_primary LIMIT 1) p ON true",
         "p.address",
         (
             ("p.id IS NULL", NO_EMAIL),
@@ -608,12 +609,19 @@ def _queue_in_sql(
     text_sql, text_params = rendering.to_sql(content.text)
     html_sql, html_params = rendering.to_sql(content.html, html=True)
     claim_sql = "c.id = %s" if claim_id is not None else "c.balance > 0"
-    # Only the tables the message's placeholders read are joined.
+    # Only the tables the message's placeholders read are joined. A chunk is
+    # a sliver of the tables: each is reached by its index from the chunk's
+    # accounts (LATERAL ... LIMIT 1, which the planner cannot turn into a hash
+    # join reading the whole table once a chunk).
     used = subject_sql + text_sql + html_sql
     tables = [
         join_sql
         for alias, join_sql in (
-            ("d", "JOIN accounts_debtor d ON d.id = a.debtor_id"),
+            (
+                "d",
+                "JOIN LATERAL (SELECT dd.first_name, dd.last_name FROM accounts_debtor dd"
+                " WHERE dd.id = a.debtor_id LIMIT 1) d ON true",
+            ),
             ("co", "JOIN accounts_company co ON co.id = a.company_id"),
             ("cr", "LEFT JOIN accounts_creditor cr ON cr.id = a.creditor_id"),
             ("u", "LEFT JOIN accounts_user u ON u.id = a.assigned_to_id"),
@@ -654,9 +662,12 @@ def _queue_in_sql(
                     PARTITION BY f.debtor_id ORDER BY f.account_id
                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
                 ) > 0 OR EXISTS (
-                    SELECT 1 FROM communications_message m
-                    JOIN accounts_account ma ON ma.id = m.account_id
-                    WHERE m.bulk_operation_id = %s AND ma.debtor_id = f.debtor_id
+                    -- by the debtor's accounts, then their messages: a look-up
+                    -- of a few rows, however many the batch already has
+                    SELECT 1 FROM accounts_account ma
+                    JOIN communications_message m
+                        ON m.account_id = ma.id AND m.bulk_operation_id = %s
+                    WHERE ma.debtor_id = f.debtor_id
                 ) THEN %s
                 WHEN NOT f.fits THEN %s
             END AS outcome
