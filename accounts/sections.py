@@ -13,7 +13,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-_SECTIONS: dict[str, AccountSection] = {}
+
+class _Registry:
+    """Entries other apps register by key, each visible to the users who hold
+    its permission, in order."""
+
+    def __init__(self, what: str, sort_by: str):
+        self.what, self.sort_by, self.entries = what, sort_by, {}
+
+    def register(self, entry):
+        if self.entries.get(entry.key, entry) != entry:
+            raise ValueError(f"Two {self.what} share the key {entry.key!r}.")
+        self.entries[entry.key] = entry
+        return entry
+
+    def for_user(self, user) -> list:
+        return sorted(
+            (e for e in self.entries.values() if not e.permission or user.has_perm(e.permission)),
+            key=lambda e: (e.order, getattr(e, self.sort_by)),
+        )
 
 
 @dataclass(frozen=True)
@@ -26,24 +44,19 @@ class AccountSection:
     order: int = 100
 
 
+_SECTIONS = _Registry("account page sections", "title")
+
+
 def register_section(section: AccountSection) -> AccountSection:
-    if section.key in _SECTIONS and _SECTIONS[section.key] != section:
-        raise ValueError(f"Two account page sections share the key {section.key!r}.")
-    _SECTIONS[section.key] = section
-    return section
+    return _SECTIONS.register(section)
 
 
 def sections_for(user) -> list[AccountSection]:
     """The registered sections ``user`` may see, in page order."""
-    return sorted(
-        (s for s in _SECTIONS.values() if not s.permission or user.has_perm(s.permission)),
-        key=lambda s: (s.order, s.title),
-    )
+    return _SECTIONS.for_user(user)
 
 
 # --- the Actions dropdown ----------------------------------------------------------------
-
-_ACTIONS: dict[str, AccountAction] = {}
 
 
 @dataclass(frozen=True)
@@ -58,16 +71,13 @@ class AccountAction:
     order: int = 100
 
 
+_ACTIONS = _Registry("account page actions", "label")
+
+
 def register_action(action: AccountAction) -> AccountAction:
-    if action.key in _ACTIONS and _ACTIONS[action.key] != action:
-        raise ValueError(f"Two account page actions share the key {action.key!r}.")
-    _ACTIONS[action.key] = action
-    return action
+    return _ACTIONS.register(action)
 
 
 def actions_for(user) -> list[AccountAction]:
     """The Actions dropdown's entries ``user`` may use, in order."""
-    return sorted(
-        (a for a in _ACTIONS.values() if not a.permission or user.has_perm(a.permission)),
-        key=lambda a: (a.order, a.label),
-    )
+    return _ACTIONS.for_user(user)
