@@ -384,8 +384,11 @@ class ContactPoint(models.Model):
 class DebtorEmail(ContactPoint):
     address = models.EmailField(max_length=254, db_index=True)
     email_consent = models.BooleanField(default=True)
+    email_consent_at = models.DateTimeField(null=True, blank=True)
+    email_consent_source = models.CharField(max_length=100, blank=True)
     email_opted_out = models.BooleanField(default=False)
-    opted_out_at = models.DateTimeField(null=True, blank=True)
+    email_opted_out_at = models.DateTimeField(null=True, blank=True)
+    email_opt_out_source = models.CharField(max_length=100, blank=True)
 
     class Meta(ContactPoint.Meta):
         default_related_name = "emails"
@@ -403,10 +406,17 @@ class DebtorPhone(ContactPoint):
     number = models.CharField(max_length=20, db_index=True, help_text="E.164, e.g. +15555550123")
     phone_type = models.CharField(max_length=10, choices=PhoneType.choices, default="mobile")
     sms_consent = models.BooleanField(default=True)
+    sms_consent_at = models.DateTimeField(null=True, blank=True)
+    sms_consent_source = models.CharField(max_length=100, blank=True)
     sms_opted_out = models.BooleanField(default=False)
+    sms_opted_out_at = models.DateTimeField(null=True, blank=True)
+    sms_opt_out_source = models.CharField(max_length=100, blank=True)
     voice_consent = models.BooleanField(default=True)
+    voice_consent_at = models.DateTimeField(null=True, blank=True)
+    voice_consent_source = models.CharField(max_length=100, blank=True)
     voice_opted_out = models.BooleanField(default=False)
-    opted_out_at = models.DateTimeField(null=True, blank=True)
+    voice_opted_out_at = models.DateTimeField(null=True, blank=True)
+    voice_opt_out_source = models.CharField(max_length=100, blank=True)
 
     class Meta(ContactPoint.Meta):
         default_related_name = "phones"

@@ -136,6 +136,28 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 FINAL_STATES = frozenset(MessageState.values) - frozenset(TRANSITIONS)
 
 
+# What each rule a message may be held or suppressed by is about, for the
+# pages that count them (the rule's own reason says the rest).
+RULE_LABELS = {
+    "contact_point": "Address or number not usable",
+    "opt_out": "Opted out",
+    "consent": "No consent",
+    "do_not_contact": "Do not contact",
+    "legal_stop": "Legal stop on the account",
+    "time_zone": "No time zone known",
+    "time_of_day": "Outside 8:00 to 21:00 or the preferred hours, local time",
+    "call_frequency": "Call frequency",
+    "weekly_cap": "Weekly cap",
+    "rate_limit": "Rate limit (Max Per Minute)",
+    "provider": "Provider unreachable",
+}
+
+
+def rule_label(name: str) -> str:
+    """A rule's name (a message's ``rule``) as the pages show it."""
+    return RULE_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
 class Message(models.Model):
     """One email, SMS or voice call to one debtor: what is sent (rendered
     when it was queued), to whom, and its fate. Changes of state go through
@@ -169,6 +191,12 @@ class Message(models.Model):
         default=False,
         help_text="Sent as soon as possible, past the office's messages-per-minute limit.",
     )
+    ignore_contact_preferences = models.BooleanField(
+        "Ignore Contact Preferences",
+        default=False,
+        help_text="The debtor's preferred hours and the weekly caps do not hold it back "
+        "(opt-outs, legal stops, the 8:00 to 21:00 window and call frequency still do).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -192,6 +220,12 @@ class Message(models.Model):
             ),
             # An incoming SMS finds the message it answers by its sender's number.
             models.Index(fields=["to", "sent_at"], name="message_to_idx"),
+            # "Has this batch already a message for one of this debtor's
+            # accounts?" (Schedule Emails, once a chunk): one probe by both
+            # columns. By the batch alone, PostgreSQL walked every message the
+            # batch had so far (its statistics, taken before the batch, said
+            # there were none), and each chunk got slower than the last.
+            models.Index(fields=["bulk_operation", "account"], name="message_batch_account_idx"),
         ]
         permissions = [
             (
@@ -244,9 +278,10 @@ class MessageEvent(models.Model):
 
 class InboundMessage(models.Model):
     """A text message a debtor sent to one of the company's numbers (Twilio's
-    inbound webhook), stored as it arrived: the contact-rules issue reads
-    STOP and START replies from here. Matched to the company, account and
-    message it answers when the sender's number was last written to by one."""
+    inbound webhook), stored as it arrived, once: a STOP, START or HELP in
+    it is acted on when it arrives (``communications.inbound``). Matched to
+    the company, account and message it answers when the sender's number
+    was last written to by one."""
 
     provider_id = models.CharField(max_length=100, unique=True)
     from_number = models.CharField(max_length=32)
@@ -286,3 +321,156 @@ class SendWindow(models.Model):
                 fields=["office", "channel", "minute"], name="send_window_unique"
             )
         ]
+
+
+# --- contact preferences and the contact rules' configuration --------------------------
+
+
+class ContactPreference(models.Model):
+    """A debtor's own wishes beyond each address's consent and opt-out
+    (``accounts.DebtorEmail`` / ``DebtorPhone``): do not contact at all, and
+    the hours they would rather be contacted in (their local time, within
+    the legal 8:00 to 21:00). Seed 001's Customer Card > Info > Reminders."""
+
+    debtor = models.OneToOneField(
+        "accounts.Debtor", on_delete=models.CASCADE, primary_key=True, related_name="preference"
+    )
+    do_not_contact = models.BooleanField("Do not contact", default=False)
+    do_not_contact_at = models.DateTimeField(null=True, blank=True)
+    do_not_contact_source = models.CharField(max_length=100, blank=True)
+    preferred_from = models.TimeField("Preferred hours from", null=True, blank=True)
+    preferred_to = models.TimeField("Preferred hours to", null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(preferred_from__isnull=True, preferred_to__isnull=True)
+                | models.Q(
+                    preferred_from__isnull=False,
+                    preferred_to__isnull=False,
+                    preferred_from__lt=models.F("preferred_to"),
+                ),
+                name="preference_hours_ordered",
+            )
+        ]
+        permissions = [
+            ("change_contact_preferences", "Can change a debtor's contact preferences"),
+            (
+                "ignore_contact_preferences",
+                "Can send past a debtor's preferred hours and the weekly caps "
+                "(Ignore Contact Preferences)",
+            ),
+        ]
+
+
+class LegalStop(models.Model):
+    """Something about an account that forbids contacting the debtor about
+    it while it lasts (``ended_at`` empty): a written cease-communication
+    notice, an attorney, a pending dispute, death, bankruptcy."""
+
+    class Kind(models.TextChoices):
+        CEASE = "cease", "Cease communication (written notice)"
+        ATTORNEY = "attorney", "Attorney represented"
+        DISPUTE = "dispute", "Dispute pending"
+        DECEASED = "deceased", "Deceased"
+        BANKRUPTCY = "bankruptcy", "Bankruptcy"
+
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.CASCADE, related_name="legal_stops"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    since = models.DateField(default=timezone.localdate)
+    source = models.CharField(
+        max_length=100, blank=True, help_text="Letter, phone call, court, ..."
+    )
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "kind"],
+                condition=models.Q(ended_at__isnull=True),
+                name="legal_stop_once",
+            )
+        ]
+
+    def __str__(self):
+        return self.get_kind_display()
+
+
+class Conversation(models.Model):
+    """A telephone conversation with the debtor about an account, as the
+    collector recorded it: Regulation F allows no call about that debt in
+    the seven days after one (12 CFR 1006.14(b)(2)(ii))."""
+
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.CASCADE, related_name="conversations"
+    )
+    at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=255, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["account", "at"], name="conversation_account_idx")]
+
+
+class ContactPolicy(models.Model):
+    """A company's own contact limits and SMS keyword answers; a company
+    without one has the defaults (no weekly caps)."""
+
+    company = models.OneToOneField(
+        "accounts.Company", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    max_emails_per_week = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Per debtor, any 7 days. Empty: no cap."
+    )
+    max_texts_per_week = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Per debtor, any 7 days. Empty: no cap."
+    )
+    help_text = models.CharField(
+        "Answer to HELP",
+        max_length=160,
+        default="Reply STOP to opt out of texts. For help call us during business hours.",
+    )
+
+    class Meta:
+        verbose_name_plural = "contact policies"
+
+
+class StateCallLimit(models.Model):
+    """A state's own limit on calls about one debt (Massachusetts: two in
+    seven days, 940 CMR 7.04(1)(f)): the platform's rows for everyone, a
+    company's own row for a state replacing the platform's."""
+
+    company = models.ForeignKey(
+        "accounts.Company", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    state = models.CharField(max_length=2)
+    max_calls = models.PositiveSmallIntegerField()
+    days = models.PositiveSmallIntegerField(default=7)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "state"], name="state_call_limit_once", nulls_distinct=False
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.state}: {self.max_calls} calls in {self.days} days"

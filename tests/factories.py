@@ -123,6 +123,16 @@ class FlagFactory(DjangoModelFactory):
     is_active = True
 
 
+def zone_at_midday() -> str:
+    """A fixed-offset zone where it is now between 12:00 and 13:00: a
+    debtor who told the agency they live there may be contacted for the
+    next eight hours (the contact rules' 8:00 to 21:00), whenever the suite
+    runs. Tests of the time-of-day rule set ``timezone=""`` and a clock."""
+    offset = 12 - dt.datetime.now(dt.UTC).hour  # from -11 to +12 hours
+    # POSIX signs: Etc/GMT-5 is five hours ahead of UTC.
+    return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
 class DebtorFactory(DjangoModelFactory):
     class Meta:
         model = Debtor
@@ -130,7 +140,7 @@ class DebtorFactory(DjangoModelFactory):
     first_name = factory.Sequence(lambda n: f"Debtor{n}")
     last_name = "Doe"
     state = "NY"
-    timezone = ""
+    timezone = factory.LazyFunction(zone_at_midday)
     city = "Albany"
     postal_code = "12207"
 

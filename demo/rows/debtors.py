@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from accounts.models import Debtor, DebtorEmail, DebtorPhone
+from accounts.timezones import zip_codes_of_state
 from demo.rows.context import AccountDraft, Context
 from demo.words import EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES, STREET_KINDS, STREETS
 
@@ -36,8 +37,11 @@ DEBTOR_EMAIL_COLUMNS = [
     "validity_changed_at",
     "address",
     "email_consent",
+    "email_consent_at",
+    "email_consent_source",
     "email_opted_out",
-    "opted_out_at",
+    "email_opted_out_at",
+    "email_opt_out_source",
 ]
 DEBTOR_PHONE_COLUMNS = [
     "id",
@@ -50,11 +54,35 @@ DEBTOR_PHONE_COLUMNS = [
     "number",
     "phone_type",
     "sms_consent",
+    "sms_consent_at",
+    "sms_consent_source",
     "sms_opted_out",
+    "sms_opted_out_at",
+    "sms_opt_out_source",
     "voice_consent",
+    "voice_consent_at",
+    "voice_consent_source",
     "voice_opted_out",
-    "opted_out_at",
+    "voice_opted_out_at",
+    "voice_opt_out_source",
 ]
+
+
+# Consent given when the account was placed, as the placement file says;
+# the few opt-outs were asked for by phone.
+CONSENT_SOURCE = "Placement file"
+OPT_OUT_SOURCE = "Phone call"
+
+
+def _opt_out(opted_out: bool, at) -> tuple:
+    return (opted_out, at if opted_out else None, OPT_OUT_SOURCE if opted_out else "")
+
+
+def _postal_code(ctx: Context, state: str) -> str:
+    """A real ZIP code of the state: the contact rules read the debtor's
+    time zone from it."""
+    codes = zip_codes_of_state(state)
+    return ctx.choice(codes) if codes else f"{ctx.randrange(10000, 99999)}"
 
 
 def debtors(ctx: Context, draft: AccountDraft) -> None:
@@ -78,7 +106,7 @@ def debtors(ctx: Context, draft: AccountDraft) -> None:
             f"Apt {randrange(1, 300)}" if rnd() < 0.2 else "",
             choice(ctx.state_cities[state]),
             state,
-            f"{randrange(10000, 99999)}",
+            _postal_code(ctx, state),
             "US",
             draft.created_at,
         )
@@ -103,8 +131,9 @@ def debtor_emails(ctx: Context, draft: AccountDraft) -> None:
                 draft.created_at if invalid else None,
                 f"{local}{'' if e == 0 else '.alt'}@{choice(EMAIL_DOMAINS)}",
                 True,
-                rnd() < 0.02,
-                None,
+                draft.created_at,
+                CONSENT_SOURCE,
+                *_opt_out(rnd() < 0.02, draft.created_at),
             )
         )
 
@@ -126,9 +155,12 @@ def debtor_phones(ctx: Context, draft: AccountDraft) -> None:
                 f"+1{randrange(201, 989)}555{randrange(10000):04d}",
                 "mobile" if p == 0 and rnd() < 0.8 else choice(("home", "work")),
                 True,
-                rnd() < 0.03,
+                draft.created_at,
+                CONSENT_SOURCE,
+                *_opt_out(rnd() < 0.03, draft.created_at),
                 True,
-                rnd() < 0.02,
-                None,
+                draft.created_at,
+                CONSENT_SOURCE,
+                *_opt_out(rnd() < 0.02, draft.created_at),
             )
         )
