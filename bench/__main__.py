@@ -31,7 +31,7 @@ import json
 import os
 from pathlib import Path
 
-from bench import audit, bulk, communications, export, grid, selection
+from bench import audit, bulk, communications, contact_rules, export, grid, selection
 from bench.harness import ROOT, ensure_seeded, server_settings, setup_django, vacuum
 
 # Each area (what ``--only`` names), in the order they run, and its parts:
@@ -57,6 +57,7 @@ AREAS = {
             ),
         ),
     ],
+    "contact_rules": [("gate_all_accounts", lambda args: contact_rules.bench_contact_rules())],
 }
 
 

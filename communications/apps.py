@@ -8,7 +8,8 @@ class CommunicationsConfig(AppConfig):
     def ready(self):
         from anymail.signals import tracking
 
-        from communications import delivery
+        # The gate's legal rules register themselves, after its own.
+        from communications import contact_rules, delivery  # noqa: F401  (register)
         from communications.actions import schedule_emails, send_message  # noqa: F401  (register)
 
         # The ESP's delivery events, from anymail's authenticated webhook views.
@@ -33,6 +34,25 @@ class CommunicationsConfig(AppConfig):
                 order=30,
             )
         )
+        # Contact preferences (seed 001's Customer Card > Info > Reminders),
+        # first: what may be said to the debtor at all comes before the rest.
+        # Whoever sees the account sees them; changing them needs its own
+        # permission (the section draws its forms only then).
+        from bulkops.registry import register_audit_company
+        from communications import preference_views
+
+        register_section(
+            AccountSection(
+                key="contact_preferences",
+                title="Contact preferences (Reminders)",
+                template=preference_views.SECTION_TEMPLATE,
+                context=preference_views.section_context,
+                order=5,
+            )
+        )
+        # A legal stop's or a conversation's events belong to its account's company.
+        for model in ("LegalStop", "Conversation"):
+            register_audit_company(f"communications.{model}", "account__company")
         # The Actions dropdown's Send debtor email and Send debtor SMS (seed 004).
         for key, label, order in (
             ("email", "Send debtor email", 10),

@@ -62,8 +62,9 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from communications import gate, limiter
+from communications import gate, limiter, optout
 from communications.models import Channel, Message, MessageEvent, MessageState
+from communications.placeholders import OPT_OUT_LINK_MARKER
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,10 @@ def take_batch(
 
         not_taken = {m.pk for m, _ in suppressed} | {m.pk for m, _ in held}
         taken = [m for m in messages if m.pk not in not_taken]
+        for message in taken:
+            # The end of the debtor's allowed hours, if a rule set one: the
+            # send checks it and passes it on to Twilio (not stored).
+            message.send_by = decisions[message.pk].until
         events: list[MessageEvent] = []
         _move_all(taken, MessageState.SENDING, now, events, attempts=F("attempts") + 1, rule="",
                   reason="")  # fmt: skip
@@ -348,30 +353,57 @@ class _Providers:
 
 
 def _deliver_email(message: Message, connection) -> str:
+    """Send one email with its own opt-out link (Regulation F): where the
+    message keeps the marker of ``{{optOutLink}}``, in its bodies (escaped
+    in the HTML one), and in the headers of RFC 2369 and RFC 8058 with which
+    a mail client offers its own one-click unsubscribe (a POST to the link)."""
+    opt_out_url = optout.url_for(message)
     email = EmailMultiAlternatives(
         subject=message.subject,
-        body=message.text,
+        body=message.text.replace(OPT_OUT_LINK_MARKER, opt_out_url),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[message.to],
-        headers={"Message-ID": message.message_id_header},
+        headers={
+            "Message-ID": message.message_id_header,
+            "List-Unsubscribe": f"<{opt_out_url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
         connection=connection,
     )
     if message.html:
-        email.attach_alternative(message.html, "text/html")
+        html = message.html.replace(OPT_OUT_LINK_MARKER, escape(opt_out_url))
+        email.attach_alternative(html, "text/html")
     email.send()  # connection.send_messages([email]): this message's own answer
     # An ESP through anymail reports its own id; SMTP has the Message-ID.
     status = getattr(email, "anymail_status", None)
     return (getattr(status, "message_id", None) or message.message_id_header)[:100]
 
 
+# Twilio keeps a text in its queue for at most 10 hours (ValidityPeriod
+# from 1 to 36,000 seconds).
+TWILIO_MAX_VALIDITY = 36000
+
+
+def _seconds_left(message: Message) -> int | None:
+    """Whole seconds until the message's allowed hours end (the gate's
+    ``send_by``), or None when no rule set an end."""
+    send_by = getattr(message, "send_by", None)
+    if send_by is None:
+        return None
+    return int((send_by - timezone.now()).total_seconds())
+
+
 def _deliver_twilio(message: Message, client: Client) -> str:
     callback = settings.TWILIO_STATUS_CALLBACK_URL or None
     if message.channel == Channel.SMS:
+        left = _seconds_left(message)
         sent = client.messages.create(
             to=message.to,
             from_=settings.TWILIO_FROM_NUMBER,
             body=message.text,
             status_callback=callback,
+            # Not delivered from Twilio's queue after the debtor's 21:00.
+            validity_period=min(left, TWILIO_MAX_VALIDITY) if left is not None else None,
         )
     else:
         # The script is spoken with <Say>; escaped, so it is only ever text.
@@ -398,6 +430,19 @@ class _Answer:
 
 def _send(message: Message, providers: _Providers) -> _Answer:
     """Send one taken message; its answer, never an exception."""
+    left = _seconds_left(message)
+    if left is not None and left < 1:
+        # The debtor's allowed hours ended while the batch was being sent:
+        # back to held, and the gate finds the next allowed moment.
+        return _Answer(
+            message,
+            MessageState.HELD,
+            {
+                "rule": "time_of_day",
+                "reason": "The debtor's allowed hours ended before it could go.",
+                "send_after": timezone.now(),
+            },
+        )
     try:
         try:
             if message.channel == Channel.EMAIL:

@@ -9,8 +9,9 @@ each returns None (no objection) or a Decision. A suppression wins over a
 deferral; of several deferrals the latest moment wins, so a message is sent
 only once every rule allows it. This module has the rules every channel
 needs to reach a person at all (the contact point exists, is not invalid,
-has consent and no opt-out); the contact-rules issue adds the legal ones
-(time of day, frequency, legal stops) the same way.
+has consent and no opt-out); ``communications.contact_rules`` adds the
+legal ones (legal stops, the time of day, call frequency, weekly caps) the
+same way. A rule reads the moment decided for with ``moment()``.
 
 The dispatch asks for a batch at once (``check_many``); ``check`` is a
 batch of one. A rule that needs to look something up in the database says
@@ -28,7 +29,9 @@ with that, once per message, and reads it instead of querying::
     def frequency_rule(message, last_sent):
         ...
 
-A rule without ``prefetch`` is called as ``function(message)``. Rules run
+Several rules may share one ``prefetch``: it runs once, for the messages
+the first of them judges. A rule without ``prefetch`` is called as
+``function(message)``. Rules run
 in the order they were registered. The dispatch's messages come with their
 account and its office (``select_related``); anything else a rule reads
 from the database belongs in its ``prefetch``, or it costs a query per
@@ -36,11 +39,14 @@ message."""
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from django.utils import timezone
 
 from accounts.models import ContactPoint, DebtorEmail, DebtorPhone
 from communications.models import Channel, Message
@@ -50,6 +56,10 @@ SEND, DEFER, SUPPRESS = "send", "defer", "suppress"
 
 @dataclass(frozen=True)
 class Decision:
+    """``until`` is, for a deferral, when to ask again; for a send, the
+    moment after which the message must no longer go (the end of the
+    debtor's allowed hours: a provider's queue must not deliver it later)."""
+
     action: str
     rule: str = ""
     reason: str = ""
@@ -57,6 +67,7 @@ class Decision:
 
 
 ALLOW = Decision(SEND)
+
 
 Rule = Callable[..., Decision | None]
 Prefetch = Callable[[Sequence[Message]], Any]
@@ -90,40 +101,77 @@ def defer(rule_name: str, reason: str, until: dt.datetime) -> Decision:
     return Decision(DEFER, rule_name, reason, until)
 
 
-def check(message: Message) -> Decision:
-    """What may happen to ``message`` now, by every registered rule."""
-    [decision] = _decide([message])
+_MOMENT: contextvars.ContextVar[dt.datetime] = contextvars.ContextVar("gate_moment")
+
+
+def moment() -> dt.datetime:
+    """The moment the gate is deciding for (now, unless a check asked about
+    another): what a rule compares its clocks with."""
+    return _MOMENT.get()
+
+
+def check(message: Message, *, now: dt.datetime | None = None) -> Decision:
+    """What may happen to ``message`` now (or at ``now``), by every rule."""
+    [decision] = preview([message], now=now)
     return decision
 
 
-def check_many(messages: Iterable[Message]) -> dict[int, Decision]:
+def check_many(
+    messages: Iterable[Message], *, now: dt.datetime | None = None
+) -> dict[int, Decision]:
     """``check`` for many (saved) messages at once, by their pk: each rule's
     ``prefetch`` runs once for all of them."""
     messages = list(messages)
-    return {m.pk: d for m, d in zip(messages, _decide(messages), strict=True)}
+    return {m.pk: d for m, d in zip(messages, preview(messages, now=now), strict=True)}
+
+
+def preview(messages: Sequence[Message], *, now: dt.datetime | None = None) -> list[Decision]:
+    """The decisions for ``messages`` (saved or not: a dialog asks about the
+    messages it would queue) in their order. Messages of a batch count
+    against each other (the frequency rules count the ones allowed before)."""
+    token = _MOMENT.set(now or timezone.now())
+    try:
+        return _decide(list(messages))
+    finally:
+        _MOMENT.reset(token)
 
 
 def _decide(messages: list[Message]) -> list[Decision]:
     suppressions: list[Decision | None] = [None] * len(messages)
     deferrals: list[Decision | None] = [None] * len(messages)
+    # The earliest moment a rule said an allowed message must be sent by.
+    send_by: list[dt.datetime | None] = [None] * len(messages)
+    looked_up_by: dict[Prefetch, Any] = {}
     for _name, function, prefetch in _RULES:
         # A suppressed message is not asked about again (it cannot be sent anyway).
         pending = [i for i, s in enumerate(suppressions) if s is None]
         if not pending:
             break
         if prefetch is not None:
-            looked_up = prefetch([messages[i] for i in pending])
+            # Rules sharing a prefetch share its look-up: made once, for the
+            # messages the first of them judged (the later ones judge fewer).
+            if prefetch not in looked_up_by:
+                looked_up_by[prefetch] = prefetch([messages[i] for i in pending])
+            looked_up = looked_up_by[prefetch]
             decisions = [(i, function(messages[i], looked_up)) for i in pending]
         else:
             decisions = [(i, function(messages[i])) for i in pending]
         for i, decision in decisions:
-            if decision is None or decision.action == SEND:
+            if decision is None:
                 continue
-            if decision.action == SUPPRESS:
+            if decision.action == SEND:
+                if decision.until is not None and (
+                    send_by[i] is None or decision.until < send_by[i]
+                ):
+                    send_by[i] = decision.until
+            elif decision.action == SUPPRESS:
                 suppressions[i] = decision
             elif deferrals[i] is None or decision.until > deferrals[i].until:
                 deferrals[i] = decision
-    return [s or d or ALLOW for s, d in zip(suppressions, deferrals, strict=True)]
+    return [
+        s or d or (Decision(SEND, until=by) if by is not None else ALLOW)
+        for s, d, by in zip(suppressions, deferrals, send_by, strict=True)
+    ]
 
 
 # --- the contact point ---------------------------------------------------------------------

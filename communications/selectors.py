@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import Count, Q, QuerySet
 
 from accounts.masking import mask_email, mask_phone
 from bulkops.models import BulkOperation
 from bulkops.selectors import operations_visible_to
-from communications.models import Channel, Message, MessageEvent, MessageState, MessageTemplate
+from communications.models import (
+    Channel,
+    Message,
+    MessageEvent,
+    MessageState,
+    MessageTemplate,
+    rule_label,
+)
 
 
 def templates_visible_to(user) -> QuerySet[MessageTemplate]:
@@ -146,31 +153,44 @@ def batch_state_counts(operation: BulkOperation) -> StateCounts:
     return StateCounts(dict(rows))
 
 
-@dataclass(frozen=True)
+@dataclass
 class RuleCount:
+    """The held or suppressed messages of one rule, with its most frequent
+    reasons (a rule's reason names the zones, the date, ...)."""
+
     state: str
     rule: str
-    reason: str
-    count: int
+    count: int = 0
+    reasons: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def rule_label(self) -> str:
-        return self.rule.replace("_", " ").capitalize() if self.rule else "No rule recorded"
+        return rule_label(self.rule) if self.rule else "No rule recorded"
 
 
-def batch_rule_counts(operation: BulkOperation, *, limit: int = 30) -> dict[str, list[RuleCount]]:
+REASONS_PER_RULE = 5
+
+
+def batch_rule_counts(operation: BulkOperation) -> dict[str, list[RuleCount]]:
     """The held and the suppressed messages of a batch counted by the rule
-    that held or suppressed them and its reason, most frequent first."""
+    that held or suppressed them (most first), each with its most frequent
+    reasons: one aggregate query."""
     rows = (
         batch_messages(operation)
         .filter(state__in=[MessageState.HELD, MessageState.SUPPRESSED])
         .values_list("state", "rule", "reason")
         .annotate(n=Count("pk"))
-        .order_by("state", "-n", "rule", "reason")
+        .order_by("state", "rule", "-n", "reason")
     )
+    by_rule: dict[tuple[str, str], RuleCount] = {}
+    for state, rule, reason, n in rows:
+        line = by_rule.setdefault((state, rule), RuleCount(state, rule))
+        line.count += n
+        if len(line.reasons) < REASONS_PER_RULE:
+            line.reasons.append((reason, n))
     found: dict[str, list[RuleCount]] = {MessageState.HELD: [], MessageState.SUPPRESSED: []}
-    for state, rule, reason, n in rows[:limit]:
-        found[state].append(RuleCount(state, rule, reason, n))
+    for line in sorted(by_rule.values(), key=lambda line: (-line.count, line.rule)):
+        found[line.state].append(line)
     return found
 
 

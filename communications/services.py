@@ -32,11 +32,25 @@ from communications.selectors import CANCELLABLE_STATES, messages_visible_to
 
 FIELDS = ("channel", "name", "locale", "is_active", "subject", "html_body", "text_body", "body")
 
+# Every message tells the debtor how to opt out (Regulation F, 12 CFR
+# 1006.6(e)): an email by its link, in each of its bodies (a mail client
+# shows one of them), a text message in words.
+NEEDS_OPT_OUT_LINK = "An email must carry the opt-out link: add {{optOutLink}}."
+NEEDS_STOP_TEXT = "A text message must say how to opt out: add “Reply STOP to opt out”."
+_STOP_TEXT = re.compile(r"\breply\s+stop\s+to\s+opt\s+out\b", re.IGNORECASE)
+
+
+def _says_how_to_opt_out(body: str) -> bool:
+    """Whether an SMS body says "Reply STOP to opt out", in any case and
+    spacing, or has {{optOutText}}, which says it."""
+    return bool(_STOP_TEXT.search(body)) or "optOutText" in rendering.used_placeholders(body)
+
 
 def template_problems(channel: str, content: dict[str, str]) -> dict[str, list[str]]:
-    """Per field, why the content cannot be saved: unknown or malformed
-    placeholders and tags (every field), HTML in an SMS, and what each
-    channel needs."""
+    """Per field, why the content cannot be saved or sent: unknown or
+    malformed placeholders and tags (every field), HTML in an SMS, what each
+    channel needs, and the opt-out (an email's link in each body it has, an
+    SMS's words; a voice script has no such rule)."""
     errors: dict[str, list[str]] = {}
     email = channel == Channel.EMAIL
     for field in CONTENT_FIELDS[channel]:
@@ -48,6 +62,10 @@ def template_problems(channel: str, content: dict[str, str]) -> dict[str, list[s
             errors.setdefault("subject", []).append("An email needs a subject.")
         if not (content.get("html_body", "").strip() or content.get("text_body", "").strip()):
             errors.setdefault("html_body", []).append("An email needs an HTML or a text body.")
+        for field in ("html_body", "text_body"):
+            body = content.get(field, "")
+            if body.strip() and "optOutLink" not in rendering.used_placeholders(body):
+                errors.setdefault(field, []).append(NEEDS_OPT_OUT_LINK)
     else:
         body = content.get("body", "")
         if not body.strip():
@@ -58,6 +76,8 @@ def template_problems(channel: str, content: dict[str, str]) -> dict[str, list[s
             )
         if channel == Channel.SMS and sms.has_html(body):
             errors.setdefault("body", []).append("An SMS is plain text: remove the HTML.")
+        if channel == Channel.SMS and body.strip() and not _says_how_to_opt_out(body):
+            errors.setdefault("body", []).append(NEEDS_STOP_TEXT)
     return errors
 
 
@@ -334,6 +354,7 @@ def queue_messages(
     actor=None,
     claim_id: int | None = None,
     ignore_rate_limit: bool = False,
+    ignore_contact_preferences: bool = False,
 ) -> Outcomes:
     """Queue one message of ``content`` to each account's debtor, filled in
     for that account, to be sent from ``send_after`` (the dispatch's gate
@@ -358,6 +379,7 @@ def queue_messages(
             sender_company_id=sender_company_id,
             claim_id=claim_id,
             ignore_rate_limit=ignore_rate_limit,
+            ignore_contact_preferences=ignore_contact_preferences,
         )
     outcomes = Outcomes()
     accounts = accounts_for_messages(account_ids)
@@ -389,6 +411,7 @@ def queue_messages(
                 html=result.html,
                 send_after=send_after,
                 ignore_rate_limit=ignore_rate_limit,
+                ignore_contact_preferences=ignore_contact_preferences,
                 created_by=created_by,
                 bulk_operation=bulk_operation,
             )
@@ -597,6 +620,7 @@ def _queue_in_sql(
     sender_company_id,
     claim_id,
     ignore_rate_limit,
+    ignore_contact_preferences,
 ) -> Outcomes:
     """``queue_messages`` as one INSERT ... SELECT: the same rows and the
     same skipped accounts with the same reasons as the Python path (a test
@@ -677,10 +701,11 @@ def _queue_in_sql(
             INSERT INTO communications_message (
                 company_id, account_id, channel, template_version_id, "to", subject, text, html,
                 state, send_after, rule, reason, provider_id, error, attempts, ignore_rate_limit,
-                created_by_id, bulk_operation_id, created_at, state_changed_at, sent_at
+                ignore_contact_preferences, created_by_id, bulk_operation_id, created_at,
+                state_changed_at, sent_at
             )
             SELECT COALESCE(%s, d.company_id), d.account_id, %s, %s, d.to_address, d.subject,
-                   d.text, d.html, 'queued', %s, '', '', '', '', 0, %s, %s, %s, %s, %s, NULL
+                   d.text, d.html, 'queued', %s, '', '', '', '', 0, %s, %s, %s, %s, %s, %s, NULL
             FROM decided d WHERE d.outcome IS NULL
             ORDER BY d.account_id
             RETURNING 1
@@ -694,6 +719,7 @@ def _queue_in_sql(
         content.version_id,
         send_after,
         ignore_rate_limit,
+        ignore_contact_preferences,
         created_by.pk if created_by is not None else None,
         bulk_operation.pk if bulk_operation is not None else None,
         now,

@@ -12,9 +12,9 @@ from django import forms
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.utils import timezone
 
-from bulkops.registry import BulkAction
-from communications import services, sms
-from communications.models import Channel
+from bulkops.registry import BulkAction, Outcomes
+from communications import gate, services, sms
+from communications.models import Channel, Message, rule_label
 
 MAX_DAYS_AHEAD = 35
 PAST_SLACK = dt.timedelta(minutes=5)  # "now", typed a moment ago
@@ -46,6 +46,27 @@ class SendAtField(forms.DateTimeField):
 
 def now_for_input():
     return timezone.localtime().replace(second=0, microsecond=0)
+
+
+def problem_sentence(problems: dict[str, list[str]]) -> str:
+    """A content's problems (``Content.problems``, by field) as one text,
+    each said once."""
+    return " ".join(dict.fromkeys(p for found in problems.values() for p in found))
+
+
+def unsendable(template) -> str:
+    """Why a template cannot be sent as it is ("" when it can): one saved
+    before a rule it breaks (the opt-out every message carries), which its
+    next save will have to fix."""
+    problems = services.template_problems(
+        template.channel, {field: getattr(template, field) for field in template.content_fields}
+    )
+    if not problems:
+        return ""
+    return (
+        f"“{template.name}” cannot be sent as it is: {problem_sentence(problems)} "
+        "Edit the template first."
+    )
 
 
 class MessageAction(BulkAction):
@@ -95,15 +116,38 @@ class MessageAction(BulkAction):
     def content(self, parameters) -> services.Content:
         raise NotImplementedError
 
+    def approval_refusal(self, operation):
+        """A batch whose message breaks a rule made since it was confirmed
+        (a template version without the opt-out, say) is not approved."""
+        try:
+            problems = self.content(operation.parameters).problems()
+        except ObjectDoesNotExist:
+            return "Its template no longer exists. Reject it."
+        if not problems:
+            return ""
+        return (
+            f"Its message cannot be sent: {problem_sentence(problems)} "
+            "Reject it and send it again once the message is corrected."
+        )
+
     def apply(self, items, operation):
+        content = self.content(operation.parameters)
+        problems = content.problems()
+        if problems:
+            # Confirmed before a rule it breaks: each row fails, saying why
+            # (``queue_messages`` would refuse the whole chunk).
+            return Outcomes.all_failed(
+                items.target_ids, f"The message cannot be sent: {problem_sentence(problems)}"
+            )
         return services.queue_messages(
             account_ids=items.target_ids,
-            content=self.content(operation.parameters),
+            content=content,
             send_after=self.send_after(operation),
             bulk_operation=operation,
             actor=operation.created_by,
             claim_id=operation.parameters.get("claim"),
             ignore_rate_limit=bool(operation.parameters.get("ignore_max_per_minute")),
+            ignore_contact_preferences=bool(operation.parameters.get("ignore_contact_preferences")),
         )
 
     def preview_context(self, form, *, user, selection):
@@ -159,7 +203,13 @@ def check_messages(action, parameters, *, user, selection) -> dict:
     for row in skipped:
         reasons[row.reason] = reasons.get(row.reason, 0) + 1
     measures = [sms.measure(r.text) for r in going] if content.channel == Channel.SMS else []
+    held, suppressed = contact_rule_counts(action, parameters, going, user=user)
     return {
+        "send_at": action.run_at(parameters),
+        "held": held,
+        "suppressed": suppressed,
+        "held_total": sum(row["count"] for row in held),
+        "suppressed_total": sum(row["count"] for row in suppressed),
         "checked": len(ids),
         "partial": partial,
         "going": len(going),
@@ -171,3 +221,35 @@ def check_messages(action, parameters, *, user, selection) -> dict:
         "segments": max((m.segments for m in measures), default=0),
         "channel": content.channel,
     }
+
+
+def contact_rule_counts(action, parameters, going, *, user) -> tuple[list[dict], list[dict]]:
+    """What the contact rules would do with the checked messages at their
+    send moment: (held, suppressed), each a row per rule with its count and
+    one of its reasons. The gate asks again when each one is sent."""
+    send_at = action.run_at(parameters) or timezone.now()
+    messages = [
+        Message(
+            company_id=user.company_id or row.account.company_id,
+            account=row.account,
+            channel=action.content(parameters).channel,
+            to=row.to,
+            ignore_contact_preferences=bool(parameters.get("ignore_contact_preferences")),
+        )
+        for row in going
+    ]
+    counts: dict[tuple[str, str], dict] = {}
+    for decision in gate.preview(messages, now=send_at):
+        if decision.action == gate.SEND:
+            continue
+        row = counts.setdefault(
+            (decision.action, decision.rule),
+            {"rule": decision.rule, "label": rule_label(decision.rule), "count": 0,
+             "example": decision.reason},
+        )  # fmt: skip
+        row["count"] += 1
+    rows = sorted(counts.items(), key=lambda kv: -kv[1]["count"])
+    return (
+        [row for (what, _), row in rows if what == gate.DEFER],
+        [row for (what, _), row in rows if what == gate.SUPPRESS],
+    )

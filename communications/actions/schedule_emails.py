@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from bulkops.registry import register
 from communications import services
-from communications.actions.base import MessageAction, SendAtField, now_for_input
+from communications.actions.base import MessageAction, SendAtField, now_for_input, unsendable
 from communications.models import Channel, MessageTemplateVersion
 from communications.selectors import templates_visible_to
 
@@ -29,6 +29,13 @@ class ScheduleForm(forms.Form):
         )
         if not self.is_bound:
             self.initial.setdefault("send_at", now_for_input())
+
+    def clean_template(self):
+        template = self.cleaned_data["template"]
+        problem = unsendable(template)
+        if problem:
+            raise forms.ValidationError(problem)
+        return template
 
 
 class ScheduleEmailsForm(ScheduleForm):

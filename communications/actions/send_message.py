@@ -15,7 +15,7 @@ from accounts.selectors import accounts_visible_to
 from billing.models import Claim
 from bulkops.registry import register
 from communications import rendering, services, sms
-from communications.actions.base import MessageAction, SendAtField, now_for_input
+from communications.actions.base import MessageAction, SendAtField, now_for_input, unsendable
 from communications.models import Channel, Locale, MessageTemplate, MessageTemplateVersion
 from communications.placeholders import PLACEHOLDERS
 from communications.selectors import templates_visible_to
@@ -67,12 +67,33 @@ class SendMessageForm(forms.Form):
         required=False,
         help_text="Send as soon as possible, past the office's messages-per-minute limit.",
     )
+    # Seed 001's Ignore Contact Preferences, narrowed to what is the debtor's
+    # or the company's choice: the law's rules are never ignored.
+    ignore_contact_preferences = forms.BooleanField(
+        label="Ignore Contact Preferences",
+        required=False,
+        help_text=(
+            "Send past the debtor's preferred hours and the company's weekly caps. Opt-outs, "
+            "do not contact, legal stops, 8:00 to 21:00 in the debtor's time zone and the call "
+            "frequency limits still apply."
+        ),
+    )
+    override_reason = forms.CharField(
+        label="Why the contact preferences are ignored",
+        required=False,
+        max_length=255,
+        help_text="Kept on the batch and in the audit.",
+    )
 
     def __init__(self, *args, user, selected_count=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["template"].queryset = templates_visible_to(user).filter(is_active=True)
         if not user.has_perm("communications.ignore_max_per_minute"):
             del self.fields["ignore_max_per_minute"]
+        if not user.has_perm("communications.ignore_contact_preferences"):
+            # A forged tick from a user without the permission is not read.
+            del self.fields["ignore_contact_preferences"]
+            del self.fields["override_reason"]
         if not self.is_bound:
             self.initial.setdefault("send_at", now_for_input())
 
@@ -93,6 +114,10 @@ class SendMessageForm(forms.Form):
                     f"“{template.name}” is a {template.get_channel_display()} template; "
                     "choose one of the message type.",
                 )
+                return data
+            problem = unsendable(template)
+            if problem:
+                self.add_error("template", problem)
                 return data
             has_custom_body = "customBody" in rendering.used_placeholders(
                 " ".join(getattr(template, f) for f in template.content_fields)
@@ -127,9 +152,20 @@ class SendMessageForm(forms.Form):
             for field, problems in content.problems().items():
                 for problem in problems:
                     self.add_error("subject" if field == "subject" else "text", problem)
+        if data.get("ignore_contact_preferences") and not data.get("override_reason", "").strip():
+            self.add_error("override_reason", "Say why the contact preferences are ignored.")
         if data.get("when") == LATER and not data.get("send_at") and "send_at" not in self.errors:
             self.add_error("send_at", "Choose the send date and time.")
         return data
+
+
+def override_parameters(data) -> dict:
+    """Ignore Contact Preferences and its reason, as an operation keeps them."""
+    ignore = bool(data.get("ignore_contact_preferences"))
+    return {
+        "ignore_contact_preferences": ignore,
+        "override_reason": data.get("override_reason", "").strip() if ignore else "",
+    }
 
 
 @register
@@ -166,6 +202,7 @@ class SendMessage(MessageAction):
             "text": data.get("text", ""),
             "send_at": data["send_at"].isoformat() if data["when"] == LATER else None,
             "ignore_max_per_minute": bool(data.get("ignore_max_per_minute")),
+            **override_parameters(data),
         }
 
     def describe(self, parameters):
@@ -181,12 +218,16 @@ class SendMessage(MessageAction):
             what += " now"
         if parameters.get("ignore_max_per_minute"):
             what += ", Ignore Max Per Minute"
+        if parameters.get("ignore_contact_preferences"):
+            what += f", Ignore Contact Preferences ({parameters['override_reason']})"
         return f"Send Message: {what}"
 
     def audited_parameters(self, parameters):
         return {
             "channel": parameters["channel"],
             "ignore_max_per_minute": bool(parameters.get("ignore_max_per_minute")),
+            "ignore_contact_preferences": bool(parameters.get("ignore_contact_preferences")),
+            "override_reason": parameters.get("override_reason", ""),
         }
 
     def content(self, parameters):

@@ -244,7 +244,7 @@ def test_the_batch_page_counts_per_state_and_per_rule_and_refreshes_while_sendin
     assert "Rate limit" in held and "Office A sends at most 10 a minute" in held and ">3<" in held
     assert "Provider" in held and ">1<" in held
     suppressed = content[content.index('data-testid="suppressed-rules"') :].split("</table>")[0]
-    assert "Contact point" in suppressed and "Opted out" in suppressed
+    assert "Address or number not usable" in suppressed and "Opted out (1)" in suppressed
     unknown = content[content.index('data-testid="unknown-count"') :].split("</div>")[0]
     assert "2 messages with an unknown fate" in unknown
     assert f"{reverse('messages:batch', args=[batch.pk])}?state=unknown" in unknown
@@ -455,7 +455,11 @@ def test_the_batch_queued_by_schedule_emails_is_listed_and_its_result_links_it(
 ):
     admin = UserFactory(company=company, role=ADMIN)
     template = services.save_template(
-        user=admin, channel="email", name="Reminder", subject="Hello", text_body="Please call."
+        user=admin,
+        channel="email",
+        name="Reminder",
+        subject="Hello",
+        text_body="Please call. Stop emails: {{optOutLink}}",
     )
     account = AccountFactory(company=company)
     DebtorEmailFactory(debtor=account.debtor, address="zoe@example.net")

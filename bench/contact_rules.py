@@ -1,0 +1,160 @@
+"""``make bench``'s contact rules: the gate over a batch of emails to every
+account (the one Schedule Emails queues), with every rule on and with the
+gate disabled, in the same run.
+
+The batch is read as the dispatch reads it: due messages, oldest first, in
+pages of the dispatch's batch size, each page loaded with its accounts and
+offices (``select_related``). "Disabled" asks a gate with no rule (every
+message may go); "on" asks it with every registered rule (the contact
+point, do not contact and legal stops, the time of day in every candidate
+zone, call frequency, weekly caps). Nothing is sent or moved, so both
+passes see the same rows; the ratio is the gate's cost over the least a
+dispatch does with a page. The decisions are counted per rule.
+
+The data gets what the rules look up, set-based and removed afterwards: a
+legal stop on one account in a hundred, do not contact for one debtor in two
+hundred, preferred hours (10:00 to 17:00) for one in twenty, and weekly caps
+for every company; the moment decided for is 13:00 in New York today, so
+that most messages may go and the preferred hours hold some back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+from bench.communications import (
+    BASELINE_COLUMNS,
+    _baseline_select,
+    _bench_template,
+    _remove_bench_messages,
+)
+from bench.harness import operator, vacuum
+
+TARGET_RATIO = 1.3
+NOTE = "bench contact rules"
+
+
+def _rule_data(cursor, user_id: int) -> None:
+    cursor.execute(
+        """
+        INSERT INTO communications_legalstop
+            (account_id, kind, since, source, note, created_at, created_by_id)
+        SELECT id, 'attorney', current_date, 'Letter', %s, now(), %s
+        FROM accounts_account WHERE id %% 100 = 7
+        """,
+        [NOTE, user_id],
+    )
+    cursor.execute(
+        """
+        INSERT INTO communications_contactpreference
+            (debtor_id, do_not_contact, do_not_contact_source, preferred_from, preferred_to,
+             updated_at, updated_by_id)
+        SELECT id, id %% 200 = 3, %s,
+               CASE WHEN id %% 20 = 1 THEN time '10:00' END,
+               CASE WHEN id %% 20 = 1 THEN time '17:00' END, now(), %s
+        FROM accounts_debtor WHERE id %% 200 = 3 OR id %% 20 = 1
+        ON CONFLICT (debtor_id) DO NOTHING
+        """,
+        [NOTE, user_id],
+    )
+    cursor.execute(
+        """
+        INSERT INTO communications_contactpolicy
+            (company_id, max_emails_per_week, max_texts_per_week, help_text)
+        SELECT id, 3, 2, 'Reply STOP to opt out.' FROM accounts_company
+        ON CONFLICT (company_id) DO NOTHING
+        """
+    )
+
+
+def _remove_rule_data(cursor) -> None:
+    cursor.execute("DELETE FROM communications_legalstop WHERE note = %s", [NOTE])
+    cursor.execute(
+        "DELETE FROM communications_contactpreference WHERE do_not_contact_source = %s", [NOTE]
+    )
+    cursor.execute("DELETE FROM communications_contactpolicy WHERE help_text = %s", [
+        "Reply STOP to opt out."
+    ])  # fmt: skip
+
+
+def _pass(rules, first_id: int, last_id: int, page: int, now) -> tuple[float, Counter]:
+    """Read the batch page by page and ask the gate with ``rules``: (seconds,
+    decisions per (action, rule))."""
+    from communications import gate
+    from communications.models import Message
+
+    decided: Counter = Counter()
+    saved = gate._RULES[:]
+    gate._RULES[:] = rules
+    try:
+        started = time.perf_counter()
+        after = first_id - 1
+        while True:
+            messages = list(
+                Message.objects.select_related("account__office")
+                .filter(pk__gt=after, pk__lte=last_id)
+                .order_by("pk")[:page]
+            )
+            if not messages:
+                break
+            for decision in gate.preview(messages, now=now):
+                decided[decision.action, decision.rule] += 1
+            after = messages[-1].pk
+        return time.perf_counter() - started, decided
+    finally:
+        gate._RULES[:] = saved
+
+
+def bench_contact_rules(page: int | None = None) -> dict:
+    from django.conf import settings
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from communications import gate
+    from communications.models import Message
+
+    if connection.vendor != "postgresql":
+        return {"skipped": "PostgreSQL only (the batch is queued with INSERT ... SELECT)."}
+    page = page or settings.MESSAGE_DISPATCH_BATCH
+    _remove_bench_messages()
+    user = operator()
+    _template, version = _bench_template()
+    send_at = timezone.now()
+    select_sql, params = _baseline_select(version, send_at, user.pk)
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO communications_message ({BASELINE_COLUMNS}) {select_sql}", params
+        )
+        _rule_data(cursor, user.pk)
+    vacuum("communications_message", "communications_legalstop", "communications_contactpreference")
+    ids = Message.objects.filter(created_by=user)
+    first_id = ids.order_by("pk").values_list("pk", flat=True).first()
+    last_id = ids.order_by("-pk").values_list("pk", flat=True).first()
+    count = ids.count()
+    now = dt.datetime.combine(timezone.localdate(), dt.time(13), ZoneInfo("America/New_York"))
+    try:
+        every_rule = gate._RULES[:]
+        # A pass of each first, untimed: the rows and the tables in the cache.
+        _pass([], first_id, last_id, page, now)
+        _pass(every_rule, first_id, last_id, page, now)
+        disabled_seconds, _ = _pass([], first_id, last_id, page, now)
+        rules_seconds, decided = _pass(every_rule, first_id, last_id, page, now)
+    finally:
+        _remove_bench_messages()
+        with transaction.atomic(), connection.cursor() as cursor:
+            _remove_rule_data(cursor)
+    by_rule = {f"{action}:{rule or '-'}": n for (action, rule), n in sorted(decided.items())}
+    return {
+        "messages": count,
+        "page": page,
+        "rules": [name for name, *_ in every_rule],
+        "decided_for": now.isoformat(),
+        "gate_disabled_seconds": round(disabled_seconds, 1),
+        "every_rule_seconds": round(rules_seconds, 1),
+        "decisions": by_rule,
+        "rules_vs_disabled": round(rules_seconds / disabled_seconds, 2),
+        "target_ratio_at_most": TARGET_RATIO,
+    }
