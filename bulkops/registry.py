@@ -215,6 +215,13 @@ class BulkAction:
         """What ``approval_template`` shows the approver of ``operation``."""
         return {}
 
+    def approval_refusal(self, operation: BulkOperation) -> str:
+        """Why ``operation`` may no longer be approved as it was confirmed
+        ("" when it may): asked again when an approver approves, since what
+        was allowed when it was asked for may not be any more (a message
+        batch whose template lacks what every message must now carry)."""
+        return ""
+
     def run_at(self, parameters: dict[str, Any]):
         """When the operation may start (an aware datetime), or None for now."""
         return None

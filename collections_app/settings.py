@@ -296,6 +296,13 @@ TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="")
 # Where Twilio reports delivery (this app's /communications/twilio/status/,
 # as the internet reaches it); empty: no status callbacks are asked for.
 TWILIO_STATUS_CALLBACK_URL = env.str("TWILIO_STATUS_CALLBACK_URL", default="")
+# This app's address as the recipients of its emails reach it, for the links
+# the emails carry (each email's opt-out link, /optout/<token>/); the
+# default is make run's.
+PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000")
+# How long an email's opt-out link works after it was sent (Regulation F);
+# past it the page says how else to opt out.
+OPT_OUT_LINK_MAX_AGE_DAYS = env.int("OPT_OUT_LINK_MAX_AGE_DAYS", default=90)
 
 # --- Security -----------------------------------------------------------------
 # Secure by default: everything below is on unless DEBUG is on or the

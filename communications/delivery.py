@@ -24,6 +24,7 @@ from anymail.signals import AnymailTrackingEvent, EventType
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from communications import optout
 from communications.dispatch import move
 from communications.models import Channel, Message, MessageEvent, MessageState
 
@@ -34,8 +35,9 @@ SOURCE = "esp"
 # Anymail's event types that decide a message's state. The others are
 # stored as events only: queued and deferred (the ESP is still trying), sent,
 # opened, clicked, autoresponded, complained and unsubscribed. An unsubscribe
-# or a complaint is kept on the message ("<ESP>: unsubscribed"); acting on it
-# (the debtor's opt-out) is the contact-rules issue's.
+# or a complaint is kept on the message ("<ESP>: unsubscribed") and opts the
+# address out (``communications.optout``): the debtor said so to their mailbox.
+OPTING_OUT = frozenset({EventType.UNSUBSCRIBED, EventType.COMPLAINED})
 ESP_STATES = {
     EventType.DELIVERED: MessageState.DELIVERED,
     EventType.BOUNCED: MessageState.BOUNCED,
@@ -119,6 +121,8 @@ def record_tracking_event(*, event: AnymailTrackingEvent, esp_name: str) -> str:
                 fields = {"error": detail} if state != MessageState.DELIVERED else {}
                 move(message, state, detail=detail, source=SOURCE, event_id=key, **fields)
                 return APPLIED
+            if event.event_type in OPTING_OUT:
+                optout.record_email_opt_out(message=message, source=detail)
             # Decides nothing, or arrived late or out of order.
             MessageEvent.objects.create(
                 message=message,

@@ -26,6 +26,16 @@ class Placeholder:
     sql: str = ""
 
 
+# What {{optOutLink}} is filled in with when a message is queued: each
+# email's link is its own and signed (``communications.optout``), and a
+# message is often filled in inside the database, where nothing can be
+# signed, so the message keeps this marker and the dispatch puts the link in
+# its place as it sends it. Nothing in it is changed by HTML escaping (an
+# HTML body's values are escaped) or by a free text's paragraphs, nor needs
+# quoting in SQL; and it reads as what it stands for on the message's page.
+OPT_OUT_LINK_MARKER = "[opt-out link]"
+
+
 def _money(value) -> str:
     if value is None:
         return ""
@@ -157,10 +167,11 @@ PLACEHOLDERS: tuple[Placeholder, ...] = (
         "optOutLink",
         "Opt-out link (email)",
         "Opt-out",
-        "https://example.com/opt-out/…",
-        lambda c: c.get("opt_out_link", ""),
+        "https://example.com/optout/…",
+        # The link of a preview, else the marker its message keeps.
+        lambda c: c.get("opt_out_link", OPT_OUT_LINK_MARKER),
         email_only=True,
-        sql="''",
+        sql=f"'{OPT_OUT_LINK_MARKER}'",
     ),
 )
 

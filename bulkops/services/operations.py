@@ -146,8 +146,9 @@ def may_approve(user, operation: BulkOperation) -> bool:
 def approve(*, user, operation: BulkOperation) -> BulkOperation:
     """Let an operation that waits for approval go ahead: queued now, or
     scheduled for its run-at date. Refused for its own requester, for a
-    user without the action's approval permission, and once its run-at date
-    has passed (it expires instead)."""
+    user without the action's approval permission, once its run-at date
+    has passed (it expires instead), and with its action's reason when the
+    action says it may no longer be approved (``approval_refusal``)."""
     return _decide(user=user, operation=operation, approved=True)
 
 
@@ -188,6 +189,10 @@ def _decide(*, user, operation, approved: bool, note: str = "") -> BulkOperation
 def _record_decision(locked, *, user, now, approved: bool, note: str) -> None:
     """The decision, its audit, and the send of an approved operation."""
     if approved:
+        action = get_action(locked.kind)
+        refusal = action.approval_refusal(locked) if action is not None else ""
+        if refusal:
+            raise OperationRefused(refusal)
         engine.refuse_if_overlapping(locked, then="approve it then")
     before = locked.status
     locked.decide(user=user, now=now, approved=approved, note=note)

@@ -28,7 +28,9 @@ def batches(company, other_company):
     """Two batches of our collector waiting, and one of another company's."""
     collector = UserFactory(company=company, role=COLLECTOR)
     admin = UserFactory(company=company, role=ADMIN)
-    template = save_template(user=admin, channel="email", name="T", subject="s", text_body="b")
+    template = save_template(
+        user=admin, channel="email", name="T", subject="s", text_body="b {{optOutLink}}"
+    )
     account = AccountFactory(company=company)
     DebtorEmailFactory(debtor=account.debtor)
     later = timezone.now() + dt.timedelta(hours=2)
@@ -36,7 +38,7 @@ def batches(company, other_company):
     their_collector = UserFactory(company=other_company, role=COLLECTOR)
     their_admin = UserFactory(company=other_company, role=ADMIN)
     their_template = save_template(
-        user=their_admin, channel="email", name="T", subject="s", text_body="b"
+        user=their_admin, channel="email", name="T", subject="s", text_body="b {{optOutLink}}"
     )
     their_account = AccountFactory(company=other_company)
     theirs = start(their_collector, [their_account], their_template, later)

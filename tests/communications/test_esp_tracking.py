@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.urls import reverse
 
+from bulkops.models import AuditEvent
 from communications import dispatch
 from communications.models import Message, MessageEvent, MessageState
 from tests.factories import AccountFactory, DebtorEmailFactory
@@ -274,7 +275,11 @@ def test_a_deferral_before_delivery_is_stored_and_the_delivery_still_applies(cli
     assert sent.state == State.DELIVERED
 
 
-def test_an_unsubscribe_is_recorded_on_the_message_without_changing_it(client, sent):
+def test_an_unsubscribe_is_recorded_and_opts_the_address_out_once(client, sent):
+    waiting = Message.objects.create(
+        company=sent.company, account=sent.account, channel="email", to="zoe@example.net",
+        subject="Again", text="Please call us.",
+    )  # fmt: skip
     assert post(client, unsubscribe(sent.provider_id)).status_code == 200
     assert post(client, unsubscribe(sent.provider_id)).status_code == 200  # replayed
     sent.refresh_from_db()
@@ -282,6 +287,13 @@ def test_an_unsubscribe_is_recorded_on_the_message_without_changing_it(client, s
     assert esp_events(sent) == [(State.SENT, "Postmark: unsubscribed", False)]
     [event] = MessageEvent.objects.filter(message=sent, source="esp")
     assert event.event_id.startswith("sha256:")  # Postmark gives no ID for these
+    # The debtor told their mailbox: the address is opted out, with the source.
+    address = sent.account.debtor.emails.get()
+    assert address.email_opted_out
+    assert address.email_opt_out_source == "Postmark: unsubscribed"
+    waiting.refresh_from_db()
+    assert (waiting.state, waiting.rule) == (State.SUPPRESSED, "opt_out")
+    assert AuditEvent.objects.filter(action="debtor_email.opted_out").count() == 1
 
 
 def test_a_changed_payload_is_another_event(client, sent):

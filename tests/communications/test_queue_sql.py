@@ -129,11 +129,13 @@ def test_the_sql_path_makes_what_the_python_path_makes(monkeypatch, company, acc
         content = services.Content(
             "email",
             subject="About {{fileNumber}} & {{debtorFullName}}",
-            html=f"<p>{EVERY_PLACEHOLDER}</p>",
-            text=EVERY_PLACEHOLDER,
+            html=f'<p>{EVERY_PLACEHOLDER}</p><a href="{{{{optOutLink}}}}">Stop</a>',
+            text=f"{EVERY_PLACEHOLDER}|{{{{optOutLink}}}}",
         )
     else:
-        content = services.Content(channel, text="Hi {{debtorFullName}}: {{claimReference}}")
+        content = services.Content(
+            channel, text="Hi {{debtorFullName}}: {{claimReference}} Reply STOP to opt out"
+        )
     ids = [a.pk for a in accounts]
     (sql_rows, sql_skipped), (py_rows, py_skipped) = run_both(monkeypatch, company, ids, content)
     assert sql_rows == py_rows and sql_rows
@@ -148,7 +150,9 @@ def test_the_sql_path_makes_what_the_python_path_makes(monkeypatch, company, acc
 
 def test_a_chosen_claim_and_ignore_max_per_minute(monkeypatch, company, accounts):
     claim = ClaimFactory(account=accounts[1], reference="INV-chosen", balance=Decimal("0.00"))
-    content = services.Content("sms", text="{{claimReference}} {{claimBalance}} {{claimDueDate}}")
+    content = services.Content(
+        "sms", text="{{claimReference}} {{claimBalance}} {{claimDueDate}} {{optOutText}}"
+    )
     (sql_rows, sql_skipped), (py_rows, py_skipped) = run_both(
         monkeypatch,
         company,

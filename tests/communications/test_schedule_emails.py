@@ -47,8 +47,9 @@ def template(admin):
         channel="email",
         name="Reminder",
         subject="About {{fileNumber}}",
-        html_body="<p>Dear {{debtorFirstName}}, you owe {{accountBalance}}.</p>",
-        text_body="Dear {{debtorFirstName}}, you owe {{accountBalance}}.",
+        html_body="<p>Dear {{debtorFirstName}}, you owe {{accountBalance}}.</p>"
+        '<p><a href="{{optOutLink}}">Stop emails</a></p>',
+        text_body="Dear {{debtorFirstName}}, you owe {{accountBalance}}.\nStop: {{optOutLink}}",
     )
 
 
@@ -117,8 +118,10 @@ def test_a_supervisor_schedules_one_email_per_reachable_debtor(company, template
         operation,
     )
     assert message.subject == f"About {audience['ok'].file_number}"
-    assert message.html == "<p>Dear Zoë, you owe $12.50.</p>"
-    assert message.text == "Dear Zoë, you owe $12.50."
+    assert message.html == (
+        '<p>Dear Zoë, you owe $12.50.</p><p><a href="[opt-out link]">Stop emails</a></p>'
+    )
+    assert message.text == "Dear Zoë, you owe $12.50.\nStop: [opt-out link]"
     assert message.send_after == send_at and message.state == MessageState.QUEUED
     assert message.template_version.version == 1
     assert reasons(operation) == {
@@ -190,7 +193,7 @@ def test_another_companys_or_an_inactive_template_is_refused(
 ):
     outsider_admin = UserFactory(company=other_company, role=ADMIN)
     theirs = save_template(
-        user=outsider_admin, channel="email", name="Theirs", subject="x", text_body="y"
+        user=outsider_admin, channel="email", name="Theirs", subject="x", text_body="{{optOutLink}}"
     )
     supervisor = UserFactory(company=company, role=SUPERVISOR)
     with pytest.raises(services.InvalidParameters):

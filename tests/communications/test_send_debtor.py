@@ -51,8 +51,8 @@ def designs(company):
             channel="email",
             name="Free text",
             subject="About {{claimReference}}",
-            html_body="<div>{{customBody}}</div>",
-            text_body="{{customBody}}",
+            html_body='<div>{{customBody}}</div><p><a href="{{optOutLink}}">Stop emails</a></p>',
+            text_body="{{customBody}}\nStop emails: {{optOutLink}}",
         ),
         "spanish": save_template(
             user=admin,
@@ -60,13 +60,13 @@ def designs(company):
             name="Recordatorio",
             locale="es-US",
             subject="Hola",
-            text_body="Hola {{debtorFirstName}}",
+            text_body="Hola {{debtorFirstName}}. No más correos: {{optOutLink}}",
         ),
         "sms": save_template(
             user=admin,
             channel="sms",
             name="Nudge",
-            body="{{debtorFirstName}}, {{claimBalance}} due.",
+            body="{{debtorFirstName}}, {{claimBalance}} due. {{optOutText}}",
         ),
     }
 
@@ -164,12 +164,21 @@ def test_free_text_sms(client, company, account, designs):
         client,
         account,
         "sms",
-        {"source": "free_text", "locale": "en-US", "text": "Hi {{debtorFirstName}}", "when": "now"},
+        {
+            "source": "free_text",
+            "locale": "en-US",
+            "text": "Hi {{debtorFirstName}}. Reply STOP to opt out",
+            "when": "now",
+        },
     )
     client.post(url(account, "sms"), data)
     services.run_operation(BulkOperation.objects.get().pk)
     [message] = Message.objects.all()
-    assert (message.channel, message.text, message.to) == ("sms", "Hi Ann", "+15555550142")
+    assert (message.channel, message.text, message.to) == (
+        "sms",
+        "Hi Ann. Reply STOP to opt out",
+        "+15555550142",
+    )
 
 
 @pytest.mark.parametrize(
@@ -215,7 +224,13 @@ def test_a_tampered_channel_is_the_pages_own(client, company, account, designs):
         client,
         account,
         "sms",
-        {"channel": "voice", "source": "free_text", "text": "Hi", "locale": "en-US", "when": "now"},
+        {
+            "channel": "voice",
+            "source": "free_text",
+            "text": "Hi. Reply STOP to opt out",
+            "locale": "en-US",
+            "when": "now",
+        },
     )
     client.post(url(account, "sms"), {**data, "channel": "voice"})
     services.run_operation(BulkOperation.objects.get().pk)

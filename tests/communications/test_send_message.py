@@ -189,7 +189,7 @@ def test_send_message_free_text_email_now(supervisor, company):
             "channel": "email",
             "source": "free_text",
             "subject": "About {{fileNumber}}",
-            "text": "Dear {{debtorFirstName}},\n\n<b>call</b> us & pay.",
+            "text": "Dear {{debtorFirstName}},\n\n<b>call</b> us & pay.\n\nStop: {{optOutLink}}",
             "when": "now",
         },
     )
@@ -197,9 +197,12 @@ def test_send_message_free_text_email_now(supervisor, company):
     services.run_operation(operation.pk)
     [message] = Message.objects.all()
     assert message.subject == f"About {account.file_number}"
-    assert message.text == "Dear Ann,\n\n<b>call</b> us & pay."
+    assert message.text == "Dear Ann,\n\n<b>call</b> us & pay.\n\nStop: [opt-out link]"
     # The typed text is escaped in the HTML body: no markup gets through.
-    assert message.html == "<p>Dear Ann,</p>\n\n<p>&lt;b&gt;call&lt;/b&gt; us &amp; pay.</p>"
+    assert message.html == (
+        "<p>Dear Ann,</p>\n\n<p>&lt;b&gt;call&lt;/b&gt; us &amp; pay.</p>\n\n"
+        "<p>Stop: [opt-out link]</p>"
+    )
     assert not message.ignore_rate_limit
 
 
@@ -238,8 +241,8 @@ def test_free_text_fills_custom_body_of_a_template_that_has_it(supervisor, admin
         channel="email",
         name="Free",
         subject="Hello",
-        html_body="<div>{{customBody}}</div>",
-        text_body="{{customBody}}",
+        html_body='<div>{{customBody}}</div><p><a href="{{optOutLink}}">Stop emails</a></p>',
+        text_body="{{customBody}}\nStop emails: {{optOutLink}}",
     )
     data = {"channel": "email", "source": "template", "template": str(template.pk), "when": "now"}
     with pytest.raises(services.InvalidParameters) as refused:
@@ -288,7 +291,7 @@ def test_a_template_of_another_channel_or_company_is_refused(
         user=UserFactory(company=other_company, role=ADMIN),
         channel="sms",
         name="Theirs",
-        body="Hello",
+        body="Hello. Reply STOP to opt out.",
     )
     with pytest.raises(services.InvalidParameters):
         start(
@@ -301,7 +304,7 @@ def test_a_template_of_another_channel_or_company_is_refused(
 
 
 def test_ignore_max_per_minute_needs_its_permission(company, supervisor, audience):
-    data = {"channel": "sms", "source": "free_text", "text": "Hi", "when": "now"}
+    data = {"channel": "sms", "source": "free_text", "text": "Hi. {{optOutText}}", "when": "now"}
     collector = UserFactory(company=company, role=COLLECTOR)
     action = get_action("send_message")
     assert "ignore_max_per_minute" not in action.get_form(user=collector).fields

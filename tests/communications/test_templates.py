@@ -30,7 +30,9 @@ def outsider_admin(other_company):
     return UserFactory(company=other_company, role=ADMIN)
 
 
-def sms_template(user, body="Hi {{debtorFirstName}}, call us about {{fileNumber}}.", **kw):
+def sms_template(
+    user, body="Hi {{debtorFirstName}}, call us about {{fileNumber}}. {{optOutText}}", **kw
+):
     return save_template(user=user, channel="sms", name=kw.pop("name", "Reminder"), body=body, **kw)
 
 
@@ -42,13 +44,13 @@ def test_a_template_is_its_companys_and_each_content_change_a_version(admin, com
     )  # no content change
     template.refresh_from_db()
     assert (template.version, template.is_active) == (1, False)
-    save_template(user=admin, template=template, body="Hello {{debtorFullName}}.")
+    save_template(user=admin, template=template, body="Hello {{debtorFullName}}. {{optOutText}}")
     template.refresh_from_db()
     assert template.version == 2
     versions = MessageTemplateVersion.objects.filter(template=template)
     assert list(versions.values_list("version", "body")) == [
-        (2, "Hello {{debtorFullName}}."),
-        (1, "Hi {{debtorFirstName}}, call us about {{fileNumber}}."),
+        (2, "Hello {{debtorFullName}}. {{optOutText}}"),
+        (1, "Hi {{debtorFirstName}}, call us about {{fileNumber}}. {{optOutText}}"),
     ]
     events = AuditEvent.objects.filter(object_type="communications.messagetemplate").order_by("pk")
     assert [e.action for e in events] == [
@@ -131,7 +133,12 @@ def test_the_editor_creates_and_refuses_naming_the_placeholder(client, admin):
     assert not MessageTemplate.objects.exists()
     response = client.post(
         url,
-        {"name": "Good", "locale": "en-US", "is_active": "on", "body": "Hi {{debtorFirstName}}"},
+        {
+            "name": "Good",
+            "locale": "en-US",
+            "is_active": "on",
+            "body": "Hi {{debtorFirstName}}. Reply STOP to opt out.",
+        },
     )
     template = MessageTemplate.objects.get()
     assert response.status_code == 302 and response.url.endswith(f"/templates/{template.pk}/")
@@ -170,7 +177,7 @@ def test_the_preview_renders_a_chosen_account_the_user_can_see(
     client, admin, company, other_company
 ):
     template = sms_template(
-        admin, body="{{debtorFullName}} owes {{accountBalance}} ({{fileNumber}})"
+        admin, body="{{debtorFullName}} owes {{accountBalance}} ({{fileNumber}}) {{optOutText}}"
     )
     mine = AccountFactory(
         company=company,
@@ -193,11 +200,13 @@ def test_the_html_preview_is_its_own_sandboxed_document(client, admin):
         channel="email",
         name="Letter",
         subject="About {{fileNumber}}",
-        html_body='<p style="color: red">Dear {{debtorFirstName}}</p>',
+        html_body='<p style="color: red">Dear {{debtorFirstName}} <a href="{{optOutLink}}">Stop</a></p>',
     )
     client.force_login(admin)
     response = client.get(reverse("communications:template-preview-html", args=[template.pk]))
-    assert response.content.decode() == '<p style="color: red">Dear Maria</p>'
+    assert response.content.decode() == (
+        '<p style="color: red">Dear Maria <a href="https://example.com/optout/…">Stop</a></p>'
+    )
     assert response["Content-Security-Policy"].startswith("sandbox; default-src 'none'")
     assert response["X-Frame-Options"] == "SAMEORIGIN"
     sms = sms_template(admin)

@@ -31,7 +31,9 @@ def test_wipe_after_users_worked_leaves_nothing(roles):
     saved = SavedList.objects.create(owner=admin, company=admin.company, name="Mine")
     saved.shared_with_users.add(colleague)
     save_grid_columns(user=admin, columns=["debtor"])
-    save_template(user=admin, channel="sms", name="Hi", body="Hi {{debtorFirstName}}")
+    save_template(
+        user=admin, channel="sms", name="Hi", body="Hi {{debtorFirstName}} {{optOutText}}"
+    )
     numbers = "\n".join(a.file_number for a in accounts).encode()
     read_selection_file(
         user=admin, selectable=ACCOUNTS, upload=SimpleUploadedFile("f.csv", numbers)

@@ -59,7 +59,7 @@ def test_a_collector_sends_emails_for_approval_and_they_arrive_once_approved(
         channel="email",
         name="Reminder",
         subject="About {{fileNumber}}",
-        text_body="Dear {{debtorFirstName}}, please call us.",
+        text_body="Dear {{debtorFirstName}}, please call us.\nStop emails: {{optOutLink}}",
     )
 
     watcher = log_in(page, live_server.url, collector)

@@ -51,7 +51,7 @@ def test_send_message_and_send_debtor_sms(live_server, page: Page, twilio, roles
     company = CompanyFactory(name="Harbor Collections")
     supervisor = UserFactory(username="sue", company=company, role=SUPERVISOR)
     save_template(user=UserFactory(company=company, role=ADMIN), channel="sms", name="Nudge",
-                  body="{{debtorFirstName}}, {{claimReference}} is due.")  # fmt: skip
+                  body="{{debtorFirstName}}, {{claimReference}} is due. {{optOutText}}")  # fmt: skip
     ann = AccountFactory(company=company, debtor=DebtorFactory(first_name="Ann"))
     DebtorPhoneFactory(debtor=ann.debtor, number="+15555550111")
     ClaimFactory(account=ann, reference="INV-1", balance="10.00")
@@ -70,7 +70,8 @@ def test_send_message_and_send_debtor_sms(live_server, page: Page, twilio, roles
     expect(dialog.get_by_label("Subject")).to_be_visible()
     dialog.get_by_label("SMS").check()
     dialog.get_by_label("Message", exact=True).fill(
-        "Hi {{debtorFirstName}}, please call Harbor about your account today."
+        "Hi {{debtorFirstName}}, please call Harbor about your account today. "
+        "Reply STOP to opt out."
     )
     assert_accessible(page, "the Send Message dialog")
     dialog.get_by_role("button", name="Check the messages").click()
@@ -105,8 +106,8 @@ def test_send_message_and_send_debtor_sms(live_server, page: Page, twilio, roles
 
     bodies = sorted(r["Body"] for r in twilio.requests)
     assert bodies == [
-        "Ann, INV-1 is due.",
-        "Hi Ann, please call Harbor about your account today.",
+        "Ann, INV-1 is due. Reply STOP to opt out.",
+        "Hi Ann, please call Harbor about your account today. Reply STOP to opt out.",
     ]
     assert set(Message.objects.values_list("state", flat=True)) == {MessageState.SENT}
     page.reload()

@@ -82,9 +82,10 @@ def test_an_email_templates_html_previews_in_a_sandboxed_frame(live_server, page
     page.get_by_label("Name").fill("Statement")
     page.get_by_label("Subject").fill("Your account {{fileNumber}}")
     page.get_by_label("HTML body").fill(
-        '<p style="color: #333">Dear {{debtorFirstName}},</p>{{customBody}}<script>parent.x=1</script>'
+        '<p style="color: #333">Dear {{debtorFirstName}},</p>{{customBody}}'
+        '<p><a href="{{optOutLink}}">Stop emails</a></p><script>parent.x=1</script>'
     )
-    page.get_by_label("Text body").fill("Dear {{debtorFirstName}}")
+    page.get_by_label("Text body").fill("Dear {{debtorFirstName}}\nStop emails: {{optOutLink}}")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("alert")).to_contain_text("saved (version 1)")
     page.get_by_role("link", name="Preview").click()
