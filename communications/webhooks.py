@@ -105,22 +105,32 @@ def twilio_status(request):
 @require_POST
 def twilio_inbound(request):
     """Twilio's incoming-message webhook (the number's "A message comes in"
-    URL, ``<public URL>/communications/twilio/inbound/``): the SMS is stored
-    once per MessageSid and Twilio gets an empty TwiML answer (no reply).
-    STOP, START and HELP are not acted on here: the contact-rules issue reads
-    them from the stored ``InboundMessage``."""
+    URL, ``<public URL>/communications/twilio/inbound/``). A forged, missing
+    or other account's signature gets 403 and changes nothing. A signed SMS
+    is stored once per MessageSid and, the first time, acted on
+    (``inbound.handle_incoming_sms``): a STOP opts the number out and
+    suppresses what waits for it, START opts it back in, HELP changes
+    nothing. The answer is TwiML: for a keyword, one text back (the STOP
+    confirmation, the START one, or the company's help text); for anything
+    else, and for a MessageSid Twilio sends again, an empty ``<Response/>``,
+    so a retried webhook never sends a second confirmation. (Twilio's own
+    opt-out handling may answer the standard keywords as well; it also
+    blocks texts to a number that sent STOP, ours included.)"""
     if not _signed_by_twilio(request, request.build_absolute_uri()):
         return HttpResponseForbidden("Bad or missing signature.")
     sid = request.POST.get("MessageSid") or request.POST.get("SmsSid") or ""
     if not sid:
         return HttpResponseBadRequest("No MessageSid.")
-    inbound.receive_sms(
+    received = inbound.handle_incoming_sms(
         provider_id=sid[:100],
         from_number=request.POST.get("From", ""),
         to_number=request.POST.get("To", ""),
         body=request.POST.get("Body", ""),
     )
-    return HttpResponse(str(MessagingResponse()), content_type="text/xml")
+    response = MessagingResponse()
+    if received.reply is not None:
+        response.message(received.reply.answer)
+    return HttpResponse(str(response), content_type="text/xml")
 
 
 def _with_webhook_secret(view):

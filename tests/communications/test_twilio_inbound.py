@@ -1,8 +1,9 @@
 """Incoming SMS through Twilio's webhook (``/communications/twilio/inbound/``):
 signed with Twilio's RequestValidator like the status callbacks (forged or
 missing: 403, nothing stored), stored once per MessageSid (Twilio retries),
-matched to the latest SMS sent to the sender's number, answered with an
-empty TwiML document."""
+matched to the latest SMS sent to the sender's number; an ordinary message
+is answered with an empty TwiML document (STOP, START and HELP:
+test_stop_replies.py)."""
 
 from __future__ import annotations
 
@@ -80,20 +81,19 @@ def test_a_signed_reply_is_stored_once_and_matched_to_the_latest_sms(client, com
     sms(account, state=MessageState.QUEUED, sent_minutes_ago=None)  # never sent: no match
     sms(account, to="+15555550999", sent_minutes_ago=1)  # another number
 
-    response = signed_post(client, incoming(body="STOP please"))
+    response = signed_post(client, incoming(body="Is this about my car loan?"))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/xml")
     assert response.content == b'<?xml version="1.0" encoding="UTF-8"?><Response />'
     [reply] = InboundMessage.objects.all()
     assert (reply.provider_id, reply.from_number, reply.to_number, reply.body) == (
-        "SM" + "a" * 32, DEBTOR, OURS, "STOP please",
+        "SM" + "a" * 32, DEBTOR, OURS, "Is this about my car loan?",
     )  # fmt: skip
     assert (reply.company, reply.account, reply.in_reply_to) == (company, later_account, latest)
 
     # Twilio retries a webhook it did not see answered: stored once.
-    assert signed_post(client, incoming(body="STOP please")).status_code == 200
+    assert signed_post(client, incoming(body="Is this about my car loan?")).status_code == 200
     assert InboundMessage.objects.count() == 1
-    # STOP is only stored here (the contact-rules issue acts on it).
     latest.refresh_from_db()
     assert latest.state == MessageState.DELIVERED
 
