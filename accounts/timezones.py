@@ -65,6 +65,7 @@ def zones_for_state(state: str) -> frozenset[str]:
     return frozenset({entry[1]}) if entry else frozenset()
 
 
+@functools.lru_cache(maxsize=65536)
 def zones_for_address(postal_code: str, state: str) -> frozenset[str]:
     """The ZIP code's zone, else the state's zones."""
     return zones_for_postal_code(postal_code) or zones_for_state(state)

@@ -35,10 +35,10 @@ or two queries; the rules themselves only read what was looked up."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from zoneinfo import ZoneInfo
 
 from django.db.models import OuterRef, Q, Subquery
@@ -91,7 +91,7 @@ class _Facts:
     hours: dict[int, tuple[dt.time, dt.time]]  # account: the debtor's preferred hours
     do_not_contact: set[int]  # accounts whose debtor asked not to be contacted
     stops: dict[int, str]  # account: its first legal stop in force
-    windows: dict = field(default_factory=dict)  # (zones, from, to, now): the answer
+    decided: dict = field(default_factory=dict)  # (zones, preferred hours): the time of day's
 
 
 def _facts(messages: Sequence[Message]) -> _Facts:
@@ -173,46 +173,41 @@ def zones_of(message: Message, facts: _Facts) -> frozenset[str]:
     )
 
 
-@cache
+@functools.cache
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def _intervals(zone: str, start: dt.time, end: dt.time, now: dt.datetime):
-    """The zone's daily windows from the day before ``now`` (its local day)
-    to HORIZON_DAYS after, as aware datetimes."""
+def _window_around(zone: str, start: dt.time, end: dt.time, moment: dt.datetime):
+    """The zone's daily window [opens, closes) that ``moment`` is in or
+    before: the one of its local day, or the next day's once that closed."""
     tz = _zone(zone)
-    today = now.astimezone(tz).date()
-    for offset in range(-1, HORIZON_DAYS + 1):
-        day = today + dt.timedelta(days=offset)
-        yield dt.datetime.combine(day, start, tz), dt.datetime.combine(day, end, tz)
+    day = moment.astimezone(tz).date()
+    closes = dt.datetime.combine(day, end, tz)
+    if moment >= closes:
+        day += dt.timedelta(days=1)
+        closes = dt.datetime.combine(day, end, tz)
+    return dt.datetime.combine(day, start, tz), closes
 
 
+@functools.lru_cache(maxsize=4096)
 def allowed_window(
     zones: frozenset[str], start: dt.time, end: dt.time, now: dt.datetime
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     """(the first moment from ``now`` that lies inside [start, end) local
     time in every zone, the end of that moment's window in the first zone
-    to close); (None, None) when there is none within the horizon."""
-    windows = {zone: list(_intervals(zone, start, end, now)) for zone in zones}
+    to close); (None, None) when there is none within the horizon.
 
-    def window_end(moment: dt.datetime) -> dt.datetime | None:
-        ends = []
-        for intervals in windows.values():
-            inside = next((e for s, e in intervals if s <= moment < e), None)
-            if inside is None:
-                return None
-            ends.append(inside)
-        return min(ends)
-
-    # The first allowed moment is now or one of the zones' window openings.
-    candidates = [now] + sorted(
-        {s for intervals in windows.values() for s, _ in intervals if s > now}
-    )
-    for candidate in candidates:
-        closes = window_end(candidate)
-        if closes is not None:
-            return candidate, closes
+    From ``now``, while some zone's window has not opened yet, move on to
+    the latest of the zones' next openings: the first moment every window
+    holds, or past the horizon when they never overlap."""
+    moment, horizon = now, now + dt.timedelta(days=HORIZON_DAYS)
+    while moment <= horizon:
+        windows = [_window_around(zone, start, end, moment) for zone in zones]
+        opens = max(opened for opened, _ in windows)
+        if opens <= moment:
+            return moment, min(closes for _, closes in windows)
+        moment = opens
     return None, None
 
 
@@ -227,21 +222,26 @@ def _zone_names(zones: frozenset[str]) -> str:
 @rule("time_of_day", prefetch=_facts)
 def time_of_day_rule(message: Message, facts: _Facts) -> Decision | None:
     zones = zones_of(message, facts)
+    preferred = None if message.ignore_contact_preferences else facts.hours.get(message.account_id)
+    # Many messages of a batch share their zones and hours: one answer each.
+    key = (zones, preferred)
+    decision = facts.decided.get(key)
+    if decision is None:
+        decision = facts.decided[key] = _time_of_day(zones, preferred, moment())
+    return decision
+
+
+def _time_of_day(zones: frozenset[str], preferred, now: dt.datetime) -> Decision:
     if not zones:
         return suppress(
             "time_zone",
             "No time zone known: neither an address nor a phone number places the debtor in one.",
         )
     start, end = LEGAL_FROM, LEGAL_TO
-    preferred = None if message.ignore_contact_preferences else facts.hours.get(message.account_id)
     if preferred is not None:
         # Preferred hours narrow the legal window, never widen it.
         start, end = max(start, preferred[0]), min(end, preferred[1])
-    now = moment()
-    key = (zones, start, end, now)
-    if key not in facts.windows:
-        facts.windows[key] = allowed_window(zones, start, end, now) if start < end else (None, None)
-    at, closes = facts.windows[key]
+    at, closes = allowed_window(zones, start, end, now) if start < end else (None, None)
     hours = _hours_text(start, end)
     if at is None:
         return suppress(
@@ -393,10 +393,15 @@ def _caps(messages: Sequence[Message]) -> _Caps:
     sent: dict[tuple[int, int, str], list[dt.datetime]] = defaultdict(list)
     if capped:
         now = moment()
+        # By the debtors' accounts, then each account's messages (its index):
+        # a few rows, however many messages were ever sent.
+        their_accounts = Account.objects.filter(
+            debtor_id__in={_debtor_id(m) for m in capped}
+        ).values("pk")
         for company_id, debtor_id, channel, sent_at in (
             Message.objects.filter(
+                account_id__in=Subquery(their_accounts),
                 company_id__in={m.company_id for m in capped},
-                account__debtor_id__in={_debtor_id(m) for m in capped},
                 channel__in={m.channel for m in capped},
                 sent_at__gt=now - WEEK,
                 sent_at__lte=now,

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -181,34 +180,59 @@ def _point_key(message: Message) -> tuple[int, str, str]:
     return (message.account.debtor_id, message.channel, message.to)
 
 
-def _contact_points(messages: Sequence[Message]) -> dict[tuple[int, str, str], ContactPoint | None]:
+@dataclass(frozen=True)
+class _Point:
+    """What the rule reads of a contact point, for the message's channel."""
+
+    invalid: bool
+    consent: bool
+    opted_out: bool
+
+
+def _contact_points(messages: Sequence[Message]) -> dict[tuple[int, str, str], _Point | None]:
     """Each message's contact point, by (debtor, channel, address or number);
     None when the debtor has no such address or number: the debtors' email
-    addresses in one query and their phone numbers in another. An address
-    is matched case-insensitively, a number exactly; of several, the first
-    made."""
+    addresses in one query and their phone numbers in another, only the
+    columns the rule reads. An address is matched case-insensitively, a
+    number exactly; of several, the first made."""
     emails = [m for m in messages if m.channel == Channel.EMAIL]
     phones = [m for m in messages if m.channel != Channel.EMAIL]
-    found: dict[tuple[int, str, str], ContactPoint | None] = {}
+    invalid = ContactPoint.Validity.INVALID
+    found: dict[tuple[int, str, str], _Point | None] = {}
     if emails:
-        by_debtor: dict[int, list[DebtorEmail]] = defaultdict(list)
-        for point in DebtorEmail.objects.filter(
-            debtor_id__in={m.account.debtor_id for m in emails}
-        ).order_by("pk"):
-            by_debtor[point.debtor_id].append(point)
+        by_address: dict[tuple[int, str], _Point] = {}
+        for debtor_id, address, validity, consent, opted_out in (
+            DebtorEmail.objects.filter(debtor_id__in={m.account.debtor_id for m in emails})
+            .order_by("-pk")
+            .values_list("debtor_id", "address", "validity", "email_consent", "email_opted_out")
+        ):
+            # The first made wins: it is written last.
+            by_address[debtor_id, address.upper()] = _Point(validity == invalid, consent, opted_out)
         for message in emails:
-            to = message.to.upper()
-            found[_point_key(message)] = next(
-                (p for p in by_debtor[message.account.debtor_id] if p.address.upper() == to), None
+            found[_point_key(message)] = by_address.get(
+                (message.account.debtor_id, message.to.upper())
             )
     if phones:
-        by_number: dict[tuple[int, str], DebtorPhone] = {}
-        for point in DebtorPhone.objects.filter(
-            debtor_id__in={m.account.debtor_id for m in phones}, number__in={m.to for m in phones}
-        ).order_by("-pk"):
-            by_number[point.debtor_id, point.number] = point  # the first made wins
+        by_number: dict[tuple[int, str, str], _Point] = {}
+        for row in (
+            DebtorPhone.objects.filter(
+                debtor_id__in={m.account.debtor_id for m in phones},
+                number__in={m.to for m in phones},
+            )
+            .order_by("-pk")
+            .values_list(
+                "debtor_id", "number", "validity",
+                "sms_consent", "sms_opted_out", "voice_consent", "voice_opted_out",
+            )
+        ):  # fmt: skip
+            debtor_id, number, validity, sms_consent, sms_out, voice_consent, voice_out = row
+            bad = validity == invalid
+            by_number[debtor_id, number, Channel.SMS] = _Point(bad, sms_consent, sms_out)
+            by_number[debtor_id, number, Channel.VOICE] = _Point(bad, voice_consent, voice_out)
         for message in phones:
-            found[_point_key(message)] = by_number.get((message.account.debtor_id, message.to))
+            found[_point_key(message)] = by_number.get(
+                (message.account.debtor_id, message.to, message.channel)
+            )
     return found
 
 
@@ -217,19 +241,13 @@ def contact_point_rule(message: Message, points: dict) -> Decision | None:
     """The address or number is the debtor's, not known invalid, consented
     to for the channel and not opted out of."""
     point = points[_point_key(message)]
-    if message.channel == Channel.EMAIL:
-        consent, opted_out = ("email_consent", "email_opted_out")
-        noun = "email address"
-    else:
-        kind = "sms" if message.channel == Channel.SMS else "voice"
-        consent, opted_out = (f"{kind}_consent", f"{kind}_opted_out")
-        noun = "phone number"
+    noun = "email address" if message.channel == Channel.EMAIL else "phone number"
     if point is None:
         return suppress("contact_point", f"The {noun} is no longer the debtor's.")
-    if point.validity == ContactPoint.Validity.INVALID:
+    if point.invalid:
         return suppress("contact_point", f"The {noun} is marked invalid.")
-    if getattr(point, opted_out):
+    if point.opted_out:
         return suppress("opt_out", f"The debtor opted out of {message.get_channel_display()}.")
-    if not getattr(point, consent):
+    if not point.consent:
         return suppress("consent", f"No consent to {message.get_channel_display()} at this {noun}.")
     return None
