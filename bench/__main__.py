@@ -57,7 +57,13 @@ AREAS = {
             ),
         ),
     ],
-    "contact_rules": [("gate_all_accounts", lambda args: contact_rules.bench_contact_rules())],
+    "contact_rules": [
+        ("gate_all_accounts", lambda args: contact_rules.bench_contact_rules()),
+        (
+            "gated_email_dispatch",
+            lambda args: contact_rules.bench_gated_dispatch(_sizes(args)["emails"]),
+        ),
+    ],
 }
 
 

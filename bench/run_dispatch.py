@@ -11,7 +11,11 @@ Prints one JSON line: its seconds (wall and CPU), the messages taken, the
 calls, and this process's peak memory (``bench.run_operation.peak_memory_mb``).
 
 With ``BENCH_PROFILE=path`` in its environment the sending runs under
-cProfile and the statistics are written to ``path``."""
+cProfile and the statistics are written to ``path``. With ``BENCH_GATE=off``
+the gate has no rule (every message may go: the contact rules' baseline),
+and with ``BENCH_UNTIL_DUE=1`` a message held until a later moment (a
+rule's deferral) no longer counts as waiting: the worker stops once every
+message due now is sent or suppressed."""
 
 import cProfile
 import json
@@ -19,6 +23,8 @@ import os
 import resource
 import sys
 import time
+
+from django.utils import timezone
 
 from bench.run_operation import peak_memory_mb
 
@@ -30,9 +36,16 @@ def send_until_done(first_id: int, last_id: int) -> dict:
     from communications import dispatch
     from communications.models import Message, MessageState
 
-    pending = Message.objects.filter(
-        pk__gte=first_id, pk__lte=last_id, state__in=[MessageState.QUEUED, MessageState.HELD]
-    )
+    until_due = os.environ.get("BENCH_UNTIL_DUE") == "1"
+
+    def waiting() -> bool:
+        pending = Message.objects.filter(
+            pk__gte=first_id, pk__lte=last_id, state__in=[MessageState.QUEUED, MessageState.HELD]
+        )
+        if until_due:
+            pending = pending.exclude(state=MessageState.HELD, send_after__gt=timezone.now())
+        return pending.exists()
+
     taken = calls = 0
     stalled = False
     cpu_before = _cpu_seconds()
@@ -44,7 +57,7 @@ def send_until_done(first_id: int, last_id: int) -> dict:
         if sent_now:
             last_taken = time.perf_counter()
             continue
-        if not pending.exists():
+        if not waiting():
             break
         if time.perf_counter() - last_taken > STALL_SECONDS:
             stalled = True
@@ -72,7 +85,10 @@ def main():
     import django
 
     django.setup()
-    from communications import dispatch  # noqa: F401 (imported before the clock)
+    from communications import dispatch, gate  # noqa: F401 (imported before the clock)
+
+    if os.environ.get("BENCH_GATE") == "off":
+        gate._RULES.clear()
 
     print("ready", flush=True)
     first_id, last_id = map(int, sys.stdin.readline().split())

@@ -48,6 +48,8 @@ from accounts.states import STATE_TIMEZONES
 from accounts.timezones import zones_for_address, zones_for_number
 from communications.gate import Decision, defer, moment, rule, suppress
 from communications.models import (
+    LEGAL_FROM,
+    LEGAL_TO,
     Channel,
     ContactPolicy,
     Conversation,
@@ -56,8 +58,6 @@ from communications.models import (
     StateCallLimit,
 )
 
-# 12 CFR 1006.6(b)(1)(i): "before 8:00 a.m. and after 9:00 p.m. local time".
-LEGAL_FROM, LEGAL_TO = dt.time(8), dt.time(21)
 # How far ahead the next allowed moment is looked for (a week covers any
 # preferred hours that lie inside the legal window).
 HORIZON_DAYS = 8
@@ -215,8 +215,15 @@ def _hours_text(start: dt.time, end: dt.time) -> str:
     return f"{start:%H:%M} to {end:%H:%M}"
 
 
+ZONES_NAMED = 4
+
+
 def _zone_names(zones: frozenset[str]) -> str:
-    return ", ".join(sorted(zones))
+    """The zones, the first few by name (Indiana's ZIP codes alone span eleven)."""
+    names = sorted(zones)
+    if len(names) <= ZONES_NAMED:
+        return ", ".join(names)
+    return ", ".join(names[:ZONES_NAMED]) + f" and {len(names) - ZONES_NAMED} more"
 
 
 @rule("time_of_day", prefetch=_facts)

@@ -200,13 +200,13 @@ def take_batch(
                   reason="")  # fmt: skip
         for message in taken:
             message.attempts += 1
-        for (rule, reason), group in _grouped(suppressed, lambda m, d: (d.rule, d.reason)):
+        for (rule, reason), group in _grouped(suppressed, lambda m, d: (d.rule, _reason(d))):
             _move_all(group, MessageState.SUPPRESSED, now, events, detail=reason, rule=rule,
                       reason=reason)  # fmt: skip
         # A queued message becomes held; one already held just waits longer
         # (no new event each time).
         for (state, until, rule, reason), group in _grouped(
-            held, lambda m, d: (m.state, d.until, d.rule, d.reason)
+            held, lambda m, d: (m.state, d.until, d.rule, _reason(d))
         ):
             if state == MessageState.HELD:
                 Message.objects.filter(pk__in=[m.pk for m in group]).update(
@@ -217,6 +217,16 @@ def take_batch(
                           reason=reason, send_after=until)  # fmt: skip
         _insert_all(events)
     return Batch(examined=len(messages), taken=taken)
+
+
+REASON_LENGTH = Message._meta.get_field("reason").max_length
+
+
+def _reason(decision: gate.Decision) -> str:
+    """A rule's reason as a message keeps it (a reason naming many zones is
+    cut at the field's length rather than failing the batch)."""
+    reason = decision.reason
+    return reason if len(reason) <= REASON_LENGTH else reason[: REASON_LENGTH - 1] + "…"
 
 
 def _grouped(pairs, key):

@@ -1,6 +1,8 @@
 """Message templates: email, SMS and voice, per company and locale, with
 their versions (a batch keeps the version it was approved with)."""
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -324,6 +326,12 @@ class SendWindow(models.Model):
 
 
 # --- contact preferences and the contact rules' configuration --------------------------
+
+
+# 12 CFR 1006.6(b)(1)(i) (and the FDCPA, 15 U.S.C. 1692c(a)(1)): no contact
+# "before 8:00 a.m. and after 9:00 p.m." at the consumer's local time. A
+# debtor's preferred hours lie inside it; the gate never widens it.
+LEGAL_FROM, LEGAL_TO = dt.time(8), dt.time(21)
 
 
 class ContactPreference(models.Model):

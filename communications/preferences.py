@@ -41,7 +41,14 @@ from django.utils import timezone
 from accounts.models import Account, ContactPoint, DebtorEmail, DebtorPhone
 from accounts.selectors import accounts_visible_to
 from bulkops.services import audited_update, record_audit_event
-from communications.models import Channel, ContactPreference, Conversation, LegalStop
+from communications.models import (
+    LEGAL_FROM,
+    LEGAL_TO,
+    Channel,
+    ContactPreference,
+    Conversation,
+    LegalStop,
+)
 from communications.selectors import recipient_as_seen
 
 CHANGE_PERMISSION = "communications.change_contact_preferences"
@@ -53,9 +60,6 @@ POINT_KINDS: dict[str, tuple[type[ContactPoint], tuple[str, ...]]] = {
     "phone": (DebtorPhone, (Channel.SMS, Channel.VOICE)),
 }
 
-# The legal contact window of the FDCPA (15 U.S.C. 1692c(a)(1)), in the
-# debtor's local time: preferred hours narrow it, never widen it.
-LEGAL_FROM, LEGAL_TO = dt.time(8, 0), dt.time(21, 0)
 
 LATEST_CONVERSATIONS = 5
 ENDED_STOPS = 20

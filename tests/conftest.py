@@ -108,6 +108,22 @@ def smtp(settings):
     controller.stop()
 
 
+@pytest.fixture
+def twilio_loopback(settings):
+    """A loopback server speaking Twilio's Messages and Calls API, Twilio's
+    client pointed at it (no status callbacks); yields the server, whose
+    ``requests`` are what it was asked."""
+    from collections_app.devservers.twilio import TwilioServer
+
+    sid, token = "AC" + "0" * 32, "loopback-token"
+    with TwilioServer(sid, token) as server:
+        settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = sid, token
+        settings.TWILIO_FROM_NUMBER = "+15005550006"
+        settings.TWILIO_API_BASE = server.url
+        settings.TWILIO_STATUS_CALLBACK_URL = ""
+        yield server
+
+
 @pytest.fixture(autouse=True)
 def _fresh_send_rates(settings):
     """Each test starts with no messages counted against any office's

@@ -123,14 +123,20 @@ class FlagFactory(DjangoModelFactory):
     is_active = True
 
 
-def zone_at_midday() -> str:
-    """A fixed-offset zone where it is now between 12:00 and 13:00: a
-    debtor who told the agency they live there may be contacted for the
-    next eight hours (the contact rules' 8:00 to 21:00), whenever the suite
-    runs. Tests of the time-of-day rule set ``timezone=""`` and a clock."""
-    offset = 12 - dt.datetime.now(dt.UTC).hour  # from -11 to +12 hours
-    # POSIX signs: Etc/GMT-5 is five hours ahead of UTC.
+def zone_at(hour: int) -> str:
+    """A fixed-offset zone where it is now between ``hour``:00 and the next
+    hour (POSIX signs: Etc/GMT-5 is five hours ahead of UTC)."""
+    offset = (hour - dt.datetime.now(dt.UTC).hour) % 24
+    offset = offset - 24 if offset > 14 else offset  # from -9 to +14 hours
     return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
+def zone_at_midday() -> str:
+    """A zone where it is now between 12:00 and 13:00: a debtor who told the
+    agency they live there may be contacted for the next eight hours (the
+    contact rules' 8:00 to 21:00), whenever the suite runs. Tests of the
+    time-of-day rule set ``timezone=""`` and a clock."""
+    return zone_at(12)
 
 
 class DebtorFactory(DjangoModelFactory):

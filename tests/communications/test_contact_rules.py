@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from accounts.models import DebtorEmail, DebtorPhone
-from collections_app.devservers.twilio import TwilioServer
 from communications import dispatch, gate
 from communications.contact_rules import allowed_window, candidate_zones
 from communications.models import (
@@ -26,7 +25,7 @@ from communications.models import (
     MessageState,
     StateCallLimit,
 )
-from tests.factories import AccountFactory, DebtorFactory, zone_at_midday
+from tests.factories import AccountFactory, DebtorFactory, zone_at, zone_at_midday
 
 pytestmark = pytest.mark.django_db
 
@@ -285,25 +284,12 @@ def test_a_companys_weekly_text_cap_holds_and_the_override_relaxes_it(company):
 # --- the dispatch --------------------------------------------------------------------------
 
 
-SID, TOKEN = "AC" + "2" * 32, "rules-token"
-
-
-@pytest.fixture
-def twilio(settings):
-    with TwilioServer(SID, TOKEN) as server:
-        settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = SID, TOKEN
-        settings.TWILIO_FROM_NUMBER = "+15005550006"
-        settings.TWILIO_API_BASE = server.url
-        yield server
-
-
-def test_the_dispatch_holds_a_text_outside_the_window_and_sends_one_inside_it(company, twilio):
+def test_the_dispatch_holds_a_text_outside_the_window_and_sends_one_inside_it(
+    company, twilio_loopback
+):
     now = dt.datetime.now(UTC)
-    # A debtor where it is now past midnight (a fixed zone), another where
-    # it is midday (the factory's zone).
-    offset = -now.hour % 24
-    offset = offset - 24 if offset > 14 else offset
-    night_zone = "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+    # A debtor where it is now past midnight, another where it is midday.
+    night_zone = zone_at(0)
     night = message(debtor_account(company, timezone=night_zone, number=NO_AREA))
     day = message(debtor_account(company, timezone=zone_at_midday(), number=NO_AREA))
     assert dispatch.send_due_messages() == 1
@@ -314,7 +300,7 @@ def test_the_dispatch_holds_a_text_outside_the_window_and_sends_one_inside_it(co
     local = night.send_after.astimezone(ZoneInfo(night_zone))
     assert (local.hour, local.minute) == (8, 0)
     assert day.state == MessageState.SENT
-    [request] = twilio.requests
+    [request] = twilio_loopback.requests
     # The factory's zone is at midday: about eight hours and a half are left.
     validity = int(request["ValidityPeriod"])
     assert 7 * 3600 < validity <= 9 * 3600
@@ -377,3 +363,21 @@ def test_the_override_needs_its_permission_and_a_reason_and_is_kept_and_audited(
     assert "Ignore Contact Preferences (Hardship call-back)" in action.describe(
         operation.parameters
     )
+
+
+def test_a_long_reason_is_kept_short_and_never_fails_the_batch(
+    company, twilio_loopback, monkeypatch
+):
+    # Indiana's ZIP codes span eleven zones: the reason names the first few.
+    indiana = debtor_account(company, postal_code="", state="IN", number=NO_AREA)
+    [decision] = decide(message(indiana), now=at(7))
+    assert decision.action == gate.DEFER and "and 7 more" in decision.reason
+    # Whatever a rule says, the held message keeps at most the field's length.
+    monkeypatch.setattr(gate, "_RULES", list(gate._RULES))
+    later = dt.datetime.now(UTC) + dt.timedelta(hours=2)
+    gate.rule("wordy")(lambda m: gate.defer("wordy", "x" * 400, later))
+    text = message(debtor_account(company, timezone=zone_at_midday(), number=NO_AREA))
+    assert dispatch.send_due_messages() == 0
+    text.refresh_from_db()
+    assert (text.state, text.rule) == (MessageState.HELD, "wordy")
+    assert len(text.reason) == 255 and text.reason.endswith("…")

@@ -6,7 +6,6 @@ rule."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import pytest
@@ -16,7 +15,6 @@ from playwright.sync_api import Page, expect
 from accounts.roles import SUPERVISOR
 from bulkops import services
 from bulkops.models import BulkOperation
-from collections_app.devservers.twilio import TwilioServer
 from communications import dispatch
 from communications.models import ContactPreference, LegalStop, Message, MessageState
 from tests.e2e.a11y import assert_accessible
@@ -28,30 +26,13 @@ from tests.factories import (
     DebtorFactory,
     DebtorPhoneFactory,
     UserFactory,
+    zone_at,
 )
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
 ]
-SID, TOKEN = "AC" + "c" * 32, "token-rules"
-
-
-@pytest.fixture
-def twilio(settings):
-    with TwilioServer(SID, TOKEN) as server:
-        settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = SID, TOKEN
-        settings.TWILIO_FROM_NUMBER = "+15005550006"
-        settings.TWILIO_API_BASE = server.url
-        settings.TWILIO_STATUS_CALLBACK_URL = ""
-        yield server
-
-
-def zone_after_midnight() -> str:
-    """A fixed-offset zone where it is now between 0:00 and 1:00."""
-    offset = -dt.datetime.now(dt.UTC).hour % 24
-    offset = offset - 24 if offset > 14 else offset
-    return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
 def debtor(company, first_name, number, **fields):
@@ -61,12 +42,12 @@ def debtor(company, first_name, number, **fields):
 
 
 def test_the_check_step_and_the_batch_page_count_what_the_rules_hold(
-    live_server, page: Page, twilio, roles
+    live_server, page: Page, twilio_loopback, roles
 ):
     company = CompanyFactory(name="Harbor Collections")
     supervisor = UserFactory(username="sue", company=company, role=SUPERVISOR)
     debtor(company, "Ann", "+15555550121")  # where it is midday: sent
-    debtor(company, "Nia", "+15555550122", timezone=zone_after_midnight())  # held till 8:00
+    debtor(company, "Nia", "+15555550122", timezone=zone_at(0))  # held till 8:00
     lawyered = debtor(company, "Lee", "+15555550123")
     LegalStop.objects.create(account=lawyered, kind=LegalStop.Kind.ATTORNEY, source="Letter")
     left_alone = debtor(company, "Dee", "+15555550124")
@@ -106,7 +87,7 @@ def test_the_check_step_and_the_batch_page_count_what_the_rules_hold(
     batch = BulkOperation.objects.get()
     services.run_operation(batch.pk)  # the worker's part, in this process
     assert dispatch.send_due_messages() == 1
-    assert [r["Body"] for r in twilio.requests] == [
+    assert [r["Body"] for r in twilio_loopback.requests] == [
         "Hi Ann, please call Harbor. Reply STOP to opt out."
     ]
     page.goto(live_server.url + reverse("messages:batch", args=[batch.pk]))

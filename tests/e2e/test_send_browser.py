@@ -14,7 +14,6 @@ from playwright.sync_api import Page, expect
 from accounts.roles import ADMIN, SUPERVISOR
 from bulkops import services
 from bulkops.models import BulkOperation
-from collections_app.devservers.twilio import TwilioServer
 from communications import dispatch
 from communications.models import Message, MessageState
 from communications.services import save_template
@@ -34,20 +33,9 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
 ]
-SID, TOKEN = "AC" + "b" * 32, "token-e2e"
 
 
-@pytest.fixture
-def twilio(settings):
-    with TwilioServer(SID, TOKEN) as server:
-        settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = SID, TOKEN
-        settings.TWILIO_FROM_NUMBER = "+15005550006"
-        settings.TWILIO_API_BASE = server.url
-        settings.TWILIO_STATUS_CALLBACK_URL = ""
-        yield server
-
-
-def test_send_message_and_send_debtor_sms(live_server, page: Page, twilio, roles):
+def test_send_message_and_send_debtor_sms(live_server, page: Page, twilio_loopback, roles):
     company = CompanyFactory(name="Harbor Collections")
     supervisor = UserFactory(username="sue", company=company, role=SUPERVISOR)
     save_template(user=UserFactory(company=company, role=ADMIN), channel="sms", name="Nudge",
@@ -104,7 +92,7 @@ def test_send_message_and_send_debtor_sms(live_server, page: Page, twilio, roles
     services.run_operation(single.pk)
     assert dispatch.send_due_messages() == 1
 
-    bodies = sorted(r["Body"] for r in twilio.requests)
+    bodies = sorted(r["Body"] for r in twilio_loopback.requests)
     assert bodies == [
         "Ann, INV-1 is due. Reply STOP to opt out.",
         "Hi Ann, please call Harbor about your account today. Reply STOP to opt out.",
