@@ -16,7 +16,6 @@ grant superuser status or individual permissions, cannot put a user in a
 group other than the roles, and cannot move a user to another company.
 """
 
-from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
@@ -35,6 +34,7 @@ from accounts.selectors import (
 )
 from bulkops.admin import CHANGED_SECRET, AuditedAdmin
 from bulkops.services import record_audit_event
+from common.admin_forms import OwnCompanyRowForm
 
 
 class TenantListFilters:
@@ -211,20 +211,11 @@ class GroupAdmin(AuditedAdmin, DjangoGroupAdmin):
 # --- configuration: platform defaults and each company's own -------------------------
 
 
-class ConfigurationForm(forms.ModelForm):
+class ConfigurationForm(OwnCompanyRowForm):
     """Refuses a name (code, key) that a row offered alongside this one has
     already: among the defaults, among one company's own rows, and, what no
     database constraint can say, between a company's own row and the
     defaults it is offered with."""
-
-    admin_user = None  # set by ConfigurationAdmin.get_form
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        user = self.admin_user
-        if self.instance.pk is None and user is not None and not user.is_superuser:
-            # A company's Admin makes rows of its own company, whatever it posts.
-            self.instance.company_id = user.company_id
 
     def clean(self):
         cleaned = super().clean()

@@ -12,6 +12,7 @@ from django.contrib import admin
 
 from accounts.states import STATE_CHOICES
 from bulkops.admin import AuditedAdmin
+from common.admin_forms import OwnCompanyRowForm
 from communications.models import ContactPolicy, StateCallLimit
 
 
@@ -54,20 +55,12 @@ class ContactPolicyAdmin(_OwnCompanyAdmin):
         return super().has_add_permission(request)
 
 
-class StateCallLimitForm(forms.ModelForm):
+class StateCallLimitForm(OwnCompanyRowForm):
     state = forms.ChoiceField(choices=STATE_CHOICES)
-    admin_user = None  # set by StateCallLimitAdmin.get_form
 
     class Meta:
         model = StateCallLimit
         fields = ["company", "state", "max_calls", "days"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        user = self.admin_user
-        if self.instance.pk is None and user is not None and not user.is_superuser:
-            # A company's Admin makes its own company's limits, whatever it posts.
-            self.instance.company_id = user.company_id
 
     def clean(self):
         cleaned = super().clean()
