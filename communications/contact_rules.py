@@ -190,7 +190,6 @@ def _window_around(zone: str, start: dt.time, end: dt.time, moment: dt.datetime)
     return dt.datetime.combine(day, start, tz), closes
 
 
-@functools.lru_cache(maxsize=4096)
 def allowed_window(
     zones: frozenset[str], start: dt.time, end: dt.time, now: dt.datetime
 ) -> tuple[dt.datetime | None, dt.datetime | None]:

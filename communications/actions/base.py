@@ -203,7 +203,9 @@ def check_messages(action, parameters, *, user, selection) -> dict:
     for row in skipped:
         reasons[row.reason] = reasons.get(row.reason, 0) + 1
     measures = [sms.measure(r.text) for r in going] if content.channel == Channel.SMS else []
-    held, suppressed = contact_rule_counts(action, parameters, going, user=user)
+    held, suppressed = contact_rule_counts(
+        action, parameters, going, channel=content.channel, user=user
+    )
     return {
         "send_at": action.run_at(parameters),
         "held": held,
@@ -223,18 +225,21 @@ def check_messages(action, parameters, *, user, selection) -> dict:
     }
 
 
-def contact_rule_counts(action, parameters, going, *, user) -> tuple[list[dict], list[dict]]:
+def contact_rule_counts(
+    action, parameters, going, *, channel: str, user
+) -> tuple[list[dict], list[dict]]:
     """What the contact rules would do with the checked messages at their
     send moment: (held, suppressed), each a row per rule with its count and
     one of its reasons. The gate asks again when each one is sent."""
     send_at = action.run_at(parameters) or timezone.now()
+    ignore = bool(parameters.get("ignore_contact_preferences"))
     messages = [
         Message(
             company_id=user.company_id or row.account.company_id,
             account=row.account,
-            channel=action.content(parameters).channel,
+            channel=channel,
             to=row.to,
-            ignore_contact_preferences=bool(parameters.get("ignore_contact_preferences")),
+            ignore_contact_preferences=ignore,
         )
         for row in going
     ]
