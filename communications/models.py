@@ -177,15 +177,16 @@ class Message(models.Model):
     subject = models.CharField(max_length=200, blank=True)
     text = models.TextField(blank=True, help_text="The text body, the SMS or the voice script.")
     html = models.TextField(blank=True)
+    # Not indexed alone: message_due_idx leads with it.
     state = models.CharField(
-        max_length=12, choices=MessageState.choices, default=MessageState.QUEUED, db_index=True
+        max_length=12, choices=MessageState.choices, default=MessageState.QUEUED
     )
     send_after = models.DateTimeField(default=timezone.now, db_index=True)
     rule = models.CharField(
         max_length=50, blank=True, help_text="The rule that held or suppressed it."
     )
     reason = models.CharField(max_length=255, blank=True)
-    provider_id = models.CharField(max_length=100, blank=True, db_index=True)
+    provider_id = models.CharField(max_length=100, blank=True)  # indexed below
     error = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     ignore_rate_limit = models.BooleanField(
@@ -202,8 +203,14 @@ class Message(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Not indexed alone: message_batch_account_idx leads with it.
     bulk_operation = models.ForeignKey(
-        "bulkops.BulkOperation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "bulkops.BulkOperation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(default=timezone.now)
     state_changed_at = models.DateTimeField(default=timezone.now)
@@ -224,10 +231,13 @@ class Message(models.Model):
             models.Index(fields=["to", "sent_at"], name="message_to_idx"),
             # "Has this batch already a message for one of this debtor's
             # accounts?" (Schedule Emails, once a chunk): one probe by both
-            # columns. By the batch alone, PostgreSQL walked every message the
-            # batch had so far (its statistics, taken before the batch, said
-            # there were none), and each chunk got slower than the last.
+            # columns. It also serves the batch's pages and its Cancel, so
+            # the batch has no index of its own (one more index to write for
+            # every message queued).
             models.Index(fields=["bulk_operation", "account"], name="message_batch_account_idx"),
+            # A provider's status callback finds its message (equality only:
+            # no pattern index).
+            models.Index(fields=["provider_id"], name="message_provider_id_idx"),
         ]
         permissions = [
             (
