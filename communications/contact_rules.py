@@ -105,7 +105,7 @@ def _facts(messages: Sequence[Message]) -> _Facts:
         "number"
     )[:1]
     rows = (
-        Account.objects.filter(pk__in={m.account_id for m in messages})
+        Account.objects.filter(pk__any=list({m.account_id for m in messages}))
         .annotate(stop=Subquery(stop), primary_number=Subquery(primary))
         .values_list(
             "pk",
@@ -277,7 +277,9 @@ class _Calls:
 
 def _state_limits(messages: Sequence[Message]) -> dict[int, tuple[str, int, int]]:
     states = dict(
-        Debtor.objects.filter(pk__in={_debtor_id(m) for m in messages}).values_list("pk", "state")
+        Debtor.objects.filter(pk__any=list({_debtor_id(m) for m in messages})).values_list(
+            "pk", "state"
+        )
     )
     limits: dict[tuple[int | None, str], tuple[int, int]] = {
         (company_id, state): (max_calls, days)
@@ -306,7 +308,7 @@ def _calls(messages: Sequence[Message]) -> _Calls:
     placed: dict[int, list[dt.datetime]] = defaultdict(list)
     for account_id, sent_at in (
         Message.objects.filter(
-            account_id__in=account_ids,
+            account_id__any=list(account_ids),
             channel=Channel.VOICE,
             sent_at__gt=now - dt.timedelta(days=days),
             sent_at__lte=now,
@@ -317,7 +319,7 @@ def _calls(messages: Sequence[Message]) -> _Calls:
         placed[account_id].append(sent_at)
     spoke = {}
     for account_id, at in Conversation.objects.filter(
-        account_id__in=account_ids, at__gt=now - WEEK, at__lte=now
+        account_id__any=list(account_ids), at__gt=now - WEEK, at__lte=now
     ).values_list("account_id", "at"):
         spoke[account_id] = max(at, spoke.get(account_id, at))
     return _Calls(dict(placed), spoke, state_limits)
@@ -402,7 +404,7 @@ def _caps(messages: Sequence[Message]) -> _Caps:
         # By the debtors' accounts, then each account's messages (its index):
         # a few rows, however many messages were ever sent.
         their_accounts = Account.objects.filter(
-            debtor_id__in={_debtor_id(m) for m in capped}
+            debtor_id__any=list({_debtor_id(m) for m in capped})
         ).values("pk")
         for company_id, debtor_id, channel, sent_at in (
             Message.objects.filter(

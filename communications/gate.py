@@ -43,7 +43,7 @@ import contextvars
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.utils import timezone
 
@@ -180,9 +180,9 @@ def _point_key(message: Message) -> tuple[int, str, str]:
     return (message.account.debtor_id, message.channel, message.to)
 
 
-@dataclass(frozen=True)
-class _Point:
-    """What the rule reads of a contact point, for the message's channel."""
+class _Point(NamedTuple):
+    """What the rule reads of a contact point, for the message's channel (a
+    tuple: a batch makes one for every address its debtors have)."""
 
     invalid: bool
     consent: bool
@@ -202,7 +202,7 @@ def _contact_points(messages: Sequence[Message]) -> dict[tuple[int, str, str], _
     if emails:
         by_address: dict[tuple[int, str], _Point] = {}
         for debtor_id, address, validity, consent, opted_out in (
-            DebtorEmail.objects.filter(debtor_id__in={m.account.debtor_id for m in emails})
+            DebtorEmail.objects.filter(debtor_id__any=list({m.account.debtor_id for m in emails}))
             .order_by("-pk")
             .values_list("debtor_id", "address", "validity", "email_consent", "email_opted_out")
         ):
@@ -216,8 +216,8 @@ def _contact_points(messages: Sequence[Message]) -> dict[tuple[int, str, str], _
         by_number: dict[tuple[int, str, str], _Point] = {}
         for row in (
             DebtorPhone.objects.filter(
-                debtor_id__in={m.account.debtor_id for m in phones},
-                number__in={m.to for m in phones},
+                debtor_id__any=list({m.account.debtor_id for m in phones}),
+                number__any=list({m.to for m in phones}),
             )
             .order_by("-pk")
             .values_list(

@@ -166,8 +166,9 @@ class Message(models.Model):
     ``move_to`` so they follow ``TRANSITIONS``."""
 
     company = models.ForeignKey("accounts.Company", on_delete=models.PROTECT, related_name="+")
+    # Indexed with sent_at below (message_account_sent_idx).
     account = models.ForeignKey(
-        "accounts.Account", on_delete=models.CASCADE, related_name="messages"
+        "accounts.Account", on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     channel = models.CharField(max_length=10, choices=Channel.choices)
     template_version = models.ForeignKey(
@@ -235,6 +236,10 @@ class Message(models.Model):
             # the batch has no index of its own (one more index to write for
             # every message queued).
             models.Index(fields=["bulk_operation", "account"], name="message_batch_account_idx"),
+            # An account's messages; the weekly caps and the call frequency
+            # count what was sent to an account in the last days from the
+            # index alone, not from every message the account was ever queued.
+            models.Index(fields=["account", "sent_at"], name="message_account_sent_idx"),
             # A provider's status callback finds its message (equality only:
             # no pattern index).
             models.Index(fields=["provider_id"], name="message_provider_id_idx"),
