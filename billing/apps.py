@@ -6,16 +6,30 @@ class BillingConfig(AppConfig):
 
     def ready(self):
         from accounts.columns import register_columns
+        from accounts.models import CONFIGURATION_UNIQUE
         from accounts.sections import AccountSection, register_section
         from billing import selectors
-        from billing.actions import credit_payments, write_off  # noqa: F401  (register themselves)
+        from billing.actions import credit_payments, freeze, write_off  # noqa: F401  (register themselves)
         from billing.columns import CLAIMS_COLUMNS
-        from bulkops.registry import register_audit_company, register_audit_reference
+        from billing.models import CancellationReason
+        from billing.selectable import FROZEN
+        from bulkops.registry import (
+            register_audit_company,
+            register_audit_reference,
+            register_selectable,
+        )
+
+        # Cancellation reasons are configuration: the defaults plus a company's own.
+        CONFIGURATION_UNIQUE[CancellationReason] = (("name",),)
+        # Bulk Freeze Rollback's list of frozen customers.
+        register_selectable(FROZEN)
 
         # The collector a payment is credited to, by name in the audit log.
         register_audit_reference("credited_to", "accounts.User")
         # Money rows' events belong to their account's company.
-        for model in ("Payment", "Claim", "LedgerEntry", "Subscription", "PaymentMethod"):
+        for model in (
+            "Payment", "Claim", "LedgerEntry", "Subscription", "PaymentMethod", "AccountFreeze",
+        ):  # fmt: skip
             register_audit_company(f"billing.{model}", "account__company")
 
         # Claims and their balance, exportable beside the account's own columns.

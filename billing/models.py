@@ -12,7 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import MONEY, Account
+# The configuration rows' owner and uniqueness, as every configuration model has them.
+from accounts.models import MONEY, Account, AccountStatus, _owner_company, _unique_per_company
 
 
 class Subscription(models.Model):
@@ -172,3 +173,103 @@ class Payment(models.Model):
 
     def __str__(self):
         return f"{self.amount} ({self.status})"
+
+
+# --- Bulk Freeze and its rollback (seed 001) --------------------------------------------
+
+
+class CancellationReason(models.Model):
+    """Why accounts are frozen (Bulk Freeze's cancellation reason): the
+    platform's defaults plus each company's own, configured by admins."""
+
+    company = _owner_company("own_cancellation_reasons")
+    name = models.CharField(max_length=100)
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive reasons stay on freezes but cannot be chosen."
+    )
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+        constraints = _unique_per_company(
+            "cancellation_reason", "name", message="A cancellation reason with this name exists."
+        )
+
+    def __str__(self):
+        return self.name
+
+
+class AccountFreeze(models.Model):
+    """One account frozen by Bulk Freeze, with what was there before (its
+    status; its subscriptions' in ``SubscriptionFreeze``) so that the
+    rollback restores exactly that. Open until rolled back: an account has
+    at most one open freeze."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="freezes")
+    reason = models.ForeignKey(CancellationReason, on_delete=models.PROTECT, related_name="+")
+    notes = models.CharField(max_length=500, blank=True)
+    status_before = models.ForeignKey(
+        AccountStatus, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    frozen_status = models.ForeignKey(AccountStatus, on_delete=models.PROTECT, related_name="+")
+    frozen_at = models.DateTimeField(default=timezone.now)
+    frozen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    bulk_operation = models.ForeignKey(
+        "bulkops.BulkOperation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=models.Q(rolled_back_at__isnull=True),
+                name="account_freeze_one_open",
+                violation_error_message="The account is frozen already.",
+            ),
+        ]
+        indexes = [models.Index(fields=["frozen_at", "id"], name="account_freeze_frozen_idx")]
+        permissions = [("freeze_accounts", "Can freeze accounts and roll freezes back")]
+
+    def __str__(self):
+        return f"Freeze of {self.account_id} ({self.reason_id})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.rolled_back_at is None
+
+
+class SubscriptionFreeze(models.Model):
+    """A subscription frozen with its account, and its state before."""
+
+    freeze = models.ForeignKey(
+        AccountFreeze, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="+")
+    status_before = models.CharField(max_length=10, choices=Subscription.Status.choices)
+    frozen_at_before = models.DateTimeField(null=True, blank=True)
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription"],
+                condition=models.Q(rolled_back_at__isnull=True),
+                name="subscription_freeze_one_open",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Freeze of subscription {self.subscription_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.rolled_back_at is None

@@ -19,9 +19,11 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, Round, TruncDate
+from django.urls import reverse
 
 from accounts.models import Account
-from billing.models import Claim, LedgerEntry, Payment
+from accounts.selectors import account_owners_reachable_by, accounts_visible_to
+from billing.models import AccountFreeze, Claim, LedgerEntry, Payment, SubscriptionFreeze
 
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
 
@@ -180,3 +182,48 @@ def account_journal(user, account: Account) -> dict:
         .order_by("-posted_at", "-pk")[:50]
     )
     return {"ledger": ledger}
+
+
+# --- frozen customers (Bulk Freeze Rollback) -----------------------------------------------
+
+
+def freezes_visible_to(user) -> QuerySet[AccountFreeze]:
+    """The open freezes of the accounts ``user`` may see: the rows of the
+    Bulk Freeze Rollback list."""
+    return AccountFreeze.objects.filter(rolled_back_at=None, account__in=accounts_visible_to(user))
+
+
+def freeze_owners_reachable_by(user) -> list[int] | None:
+    return account_owners_reachable_by(user)
+
+
+def describe_freezes(freeze_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """{freeze id: (file number, account page URL)} for an operation's outcomes."""
+    prefix = reverse("accounts:grid")
+    return {
+        pk: (file_number, f"{prefix}{account_id}/")
+        for pk, account_id, file_number in AccountFreeze.objects.filter(
+            pk__in=freeze_ids
+        ).values_list("pk", "account_id", "account__file_number")
+    }
+
+
+def frozen_page(freezes: QuerySet[AccountFreeze]) -> list[AccountFreeze]:
+    """A page of the frozen list with what it shows: the account and its
+    debtor, the reason, who froze it, and the subscriptions that freeze
+    froze (two queries whatever the page's size)."""
+    rows = list(
+        freezes.select_related(
+            "account__debtor", "reason", "frozen_status", "status_before", "frozen_by"
+        )
+    )
+    subscriptions: dict[int, list[SubscriptionFreeze]] = {}
+    for row in (
+        SubscriptionFreeze.objects.filter(freeze__in=[f.pk for f in rows])
+        .select_related("subscription")
+        .order_by("subscription__service_name", "pk")
+    ):
+        subscriptions.setdefault(row.freeze_id, []).append(row)
+    for freeze in rows:
+        freeze.subscription_rows = subscriptions.get(freeze.pk, [])
+    return rows

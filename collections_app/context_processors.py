@@ -8,6 +8,7 @@ SECTIONS = [
     ("Bulk operations", "bulkops:operation-list", "bulkops.view_bulkoperation"),
     ("Approvals", "bulkops:approvals", "bulkops.view_bulkoperation"),
     ("Messages", "messages:batches", "communications.view_message"),
+    ("Bulk Freeze Rollback", "billing:frozen", "billing.freeze_accounts"),
     ("Templates", "communications:templates", "communications.view_messagetemplate"),
     ("Settings", "admin:index", None),
 ]

@@ -17,6 +17,7 @@ urlpatterns = [
     path("csp-report/", views.csp_report, name="csp-report"),
     path("accounts/", include("accounts.urls")),
     path("bulk/", include("bulkops.urls")),
+    path("billing/", include("billing.urls")),
     path("templates/", include("communications.urls")),
     path("messages/", include("communications.message_urls")),
     path("accounts/<int:pk>/preferences/", include("communications.preference_urls")),

@@ -42,7 +42,10 @@ def toolbar_html(client, user) -> str:
 
 def test_few_actions_are_buttons(client, supervisor, company, monkeypatch):
     AccountFactory(company=company)
-    few = dict(list(registry._REGISTRY.items())[: registry.TOOLBAR_BUTTONS_AT_MOST])
+    # The grid's own actions (the registry also holds other lists', like the
+    # frozen customers' Rollback).
+    grids = [(key, a) for key, a in registry._REGISTRY.items() if a.target == "accounts"]
+    few = dict(grids[: registry.TOOLBAR_BUTTONS_AT_MOST])
     monkeypatch.setattr(registry, "_REGISTRY", few)
     html = toolbar_html(client, supervisor)
     assert "dropdown-toggle" not in html

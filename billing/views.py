@@ -1,0 +1,121 @@
+"""Views of the billing app: Bulk Freeze Rollback's list of frozen
+customers. Thin: parse, check permission, call a selector or service,
+render."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from billing import freezes, selectors
+from billing.filters import FrozenFilter
+from billing.models import SubscriptionFreeze
+from bulkops.selection import MAX_EXPLICIT_IDS, Selection, store_selection
+
+PAGE_SIZE = 50
+ROLLBACK = "bulk_freeze_rollback"
+
+
+def _back(request):
+    """Back to the list as the user left it (its filters and page); from
+    htmx (the "Rollback selected" form, which opens the dialog), a full
+    page load, so the message shows on the list and not in the dialog."""
+    state = request.POST.get("state", "")
+    url = reverse("billing:frozen")
+    url = f"{url}?{state}" if state else url
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_GET
+@permission_required("billing.freeze_accounts", raise_exception=True)
+def frozen_list(request):
+    filterset = FrozenFilter.for_user(request.user, request.GET)
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    filters = request.GET.copy()
+    filters.pop("page", None)
+    state = request.GET.copy()
+    return render(
+        request,
+        "billing/frozen/list.html",
+        {
+            "filterset": filterset,
+            "page": page,
+            "rows": selectors.frozen_page(page.object_list),
+            "state": state.urlencode(),
+            "filter_query": filters.urlencode(),
+        },
+    )
+
+
+@require_POST
+@permission_required("billing.freeze_accounts", raise_exception=True)
+def frozen_select(request):
+    """ "Rollback selected": the ticked customers (or every one the filters
+    match) become the list's selection, and the engine's dialog for the
+    rollback opens on it, showing the exact count."""
+    state = QueryDict(request.POST.get("state", ""))
+    selection = Selection.for_filters("frozen", state)
+    if request.POST.get("all") == "1":
+        selection = selection.select_all()
+    else:
+        raw = request.POST.getlist("freeze")
+        if not all(value.isascii() and value.isdigit() for value in raw):
+            messages.error(request, "The selection could not be read; select the rows again.")
+            return _back(request)
+        ids = {int(value) for value in raw}
+        if len(ids) > MAX_EXPLICIT_IDS:
+            messages.error(request, f"Pick at most {MAX_EXPLICIT_IDS:,} customers one by one.")
+            return _back(request)
+        selection = Selection("frozen", filters=selection.filters, ids=frozenset(ids))
+    if selection.is_empty:
+        messages.error(request, "Select the customers to roll back first.")
+        return _back(request)
+    store_selection(request, selection)
+    query = urlencode({"state": request.POST.get("state", "")})
+    return redirect(f"{reverse('bulkops:action-dialog', args=[ROLLBACK])}?{query}")
+
+
+@require_POST
+@permission_required("billing.freeze_accounts", raise_exception=True)
+def freeze_rollback(request, pk):
+    """One customer's Rollback button: re-activated at once."""
+    freeze = get_object_or_404(selectors.freezes_visible_to(request.user), pk=pk)
+    outcomes = freezes.roll_back_freezes(actor=request.user, freeze_ids=[freeze.pk])
+    refused = [reason for reason, ids in outcomes.skipped.items() if ids]
+    if refused:
+        messages.error(request, f"{freeze.account.file_number}: {refused[0]}")
+    else:
+        messages.success(request, f"{freeze.account.file_number} is re-activated.")
+    return _back(request)
+
+
+@require_POST
+@permission_required("billing.freeze_accounts", raise_exception=True)
+def subscription_rollback(request, pk):
+    """One subscription's Rollback button: that subscription re-activated,
+    the customer left frozen."""
+    row = get_object_or_404(
+        SubscriptionFreeze.objects.select_related("subscription", "freeze__account").filter(
+            freeze__in=selectors.freezes_visible_to(request.user)
+        ),
+        pk=pk,
+    )
+    try:
+        freezes.roll_back_subscription(actor=request.user, subscription_freeze=row)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(
+            request,
+            f"{row.subscription.service_name} of {row.freeze.account.file_number} is re-activated.",
+        )
+    return _back(request)
