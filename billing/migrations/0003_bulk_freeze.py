@@ -31,14 +31,17 @@ GRANTS = {
 }
 
 
-def defaults(apps, schema_editor):
+def add_default_reasons(apps, schema_editor):
     Reason = apps.get_model("billing", "CancellationReason")
     for order, name in enumerate(DEFAULT_REASONS):
         Reason.objects.get_or_create(company=None, name=name, defaults={"sort_order": order})
+
+
+def grant(apps, schema_editor):
     migration_helpers.grant(apps, GRANTS)
 
 
-def remove_defaults(apps, schema_editor):
+def revoke(apps, schema_editor):
     migration_helpers.revoke(apps, GRANTS)
 
 
@@ -253,5 +256,6 @@ class Migration(migrations.Migration):
                 name="subscription_freeze_one_open",
             ),
         ),
-        migrations.RunPython(defaults, remove_defaults),
+        migrations.RunPython(add_default_reasons, migrations.RunPython.noop),
+        migrations.RunPython(grant, revoke),
     ]
