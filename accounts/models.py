@@ -485,6 +485,12 @@ class Account(models.Model):
         null=True, blank=True, help_text="When the account entered a default status."
     )
     terminated_on = models.DateField(null=True, blank=True)
+    repossessed_on = models.DateField(
+        null=True,
+        blank=True,
+        help_text="When a repossession was recorded: the account may then be written off "
+        "from a file outside a default status.",
+    )
     last_worked_at = models.DateTimeField(null=True, blank=True)
     # Derived from the ledger and payments; see billing.services.
     current_balance = models.DecimalField(**MONEY, default=Decimal("0.00"))

@@ -273,3 +273,58 @@ class SubscriptionFreeze(models.Model):
     @property
     def is_open(self) -> bool:
         return self.rolled_back_at is None
+
+
+# --- the bulk write-off file (seed 002) -------------------------------------------------
+
+
+class WriteOffFile(models.Model):
+    """An uploaded file of account IDs to write off, with its preview
+    (``WriteOffFileRow``): stored, so the preview survives a restart and
+    reads the same on every web server. Saving it starts the bulk
+    operation over its eligible rows."""
+
+    company = models.ForeignKey(
+        "accounts.Company", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    name = models.CharField(max_length=255)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    entries = models.PositiveIntegerField(help_text="Distinct account IDs in the file.")
+    eligible = models.PositiveIntegerField(default=0)
+    bulk_operation = models.OneToOneField(
+        "bulkops.BulkOperation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="write_off_file",
+    )
+
+    def __str__(self):
+        return self.name
+
+
+class WriteOffFileRow(models.Model):
+    """One account ID of a write-off file, as the preview shows it."""
+
+    file = models.ForeignKey(WriteOffFile, on_delete=models.CASCADE, related_name="rows")
+    line = models.PositiveIntegerField()
+    reference = models.CharField(max_length=100, help_text="The account ID as the file has it.")
+    account = models.ForeignKey(
+        Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    customer_name = models.CharField(max_length=300, blank=True)
+    office_name = models.CharField(max_length=200, blank=True)
+    days_since_default = models.IntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=255, blank=True, help_text="Why it is not eligible.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["file", "reference"], name="write_off_row_unique")
+        ]
+
+    @property
+    def is_eligible(self) -> bool:
+        return not self.reason

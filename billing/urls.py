@@ -6,6 +6,9 @@ app_name = "billing"
 
 urlpatterns = [
     path("frozen/", views.frozen_list, name="frozen"),
+    path("write-off-file/", views.write_off_file_upload, name="write-off-file-upload"),
+    path("write-off-file/<int:pk>/", views.write_off_file_preview, name="write-off-file"),
+    path("write-off-file/<int:pk>/save/", views.write_off_file_save, name="write-off-file-save"),
     path("frozen/select/", views.frozen_select, name="frozen-select"),
     path("frozen/<int:pk>/rollback/", views.freeze_rollback, name="freeze-rollback"),
     path(

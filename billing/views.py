@@ -1,5 +1,5 @@
 """Views of the billing app: Bulk Freeze Rollback's list of frozen
-customers. Thin: parse, check permission, call a selector or service,
+customers, and the bulk write-off file. Thin: parse, check permission, call a selector or service,
 render."""
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from django.core.paginator import Paginator
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from billing import freezes, selectors
+from billing import freezes, selectors, write_off_files
 from billing.filters import FrozenFilter
-from billing.models import SubscriptionFreeze
+from billing.models import SubscriptionFreeze, WriteOffFile
 from bulkops.selection import MAX_EXPLICIT_IDS, Selection, store_selection
+from bulkops.services import OperationRefused
 
 PAGE_SIZE = 50
 ROLLBACK = "bulk_freeze_rollback"
@@ -119,3 +120,67 @@ def subscription_rollback(request, pk):
             f"{row.subscription.service_name} of {row.freeze.account.file_number} is re-activated.",
         )
     return _back(request)
+
+
+# --- the bulk write-off file (seed 002) -----------------------------------------------
+
+
+def _own_file_or_404(request, pk):
+    return get_object_or_404(WriteOffFile.objects.filter(uploaded_by=request.user), pk=pk)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("billing.write_off_balances", raise_exception=True)
+def write_off_file_upload(request):
+    """Upload a .txt or .csv file of account IDs; its preview follows."""
+    error = ""
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            error = "Choose a .txt or .csv file of account IDs to upload."
+        else:
+            try:
+                written = write_off_files.preview_write_off_file(user=request.user, upload=upload)
+            except write_off_files.WriteOffFileError as exc:
+                error = str(exc)
+            else:
+                return redirect("billing:write-off-file", pk=written.pk)
+    return render(
+        request,
+        "billing/write_off_file/upload.html",
+        {"error": error, "max_entries": write_off_files.MAX_ENTRIES},
+        status=400 if error else 200,
+    )
+
+
+@require_GET
+@permission_required("billing.write_off_balances", raise_exception=True)
+def write_off_file_preview(request, pk):
+    written = _own_file_or_404(request, pk)
+    rows = list(write_off_files.preview_rows(written))
+    return render(
+        request,
+        "billing/write_off_file/preview.html",
+        {
+            "file": written,
+            "rows": rows,
+            "ineligible": [row for row in rows if row.reason],
+            "operation": written.bulk_operation,
+        },
+    )
+
+
+@require_POST
+@permission_required("billing.write_off_balances", raise_exception=True)
+def write_off_file_save(request, pk):
+    """Save: the bulk operation over the file's eligible accounts."""
+    written = _own_file_or_404(request, pk)
+    note = request.POST.get("note", "")[:200]
+    try:
+        operation = write_off_files.save_write_off_file(
+            user=request.user, written=written, note=note
+        )
+    except OperationRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("billing:write-off-file", pk=written.pk)
+    return redirect("bulkops:operation-detail", pk=operation.pk)

@@ -9,6 +9,7 @@ SECTIONS = [
     ("Approvals", "bulkops:approvals", "bulkops.view_bulkoperation"),
     ("Messages", "messages:batches", "communications.view_message"),
     ("Bulk Freeze Rollback", "billing:frozen", "billing.freeze_accounts"),
+    ("Bulk Write-off", "billing:write-off-file-upload", "billing.write_off_balances"),
     ("Templates", "communications:templates", "communications.view_messagetemplate"),
     ("Settings", "admin:index", None),
 ]

@@ -4,9 +4,12 @@ by adding a coupon to the customer account equal to the customer balance"."""
 from __future__ import annotations
 
 from django import forms
+from django.utils import timezone
 
+from accounts.models import Account
 from billing import services
-from bulkops.registry import BulkAction, register
+from billing.write_off_files import eligibility
+from bulkops.registry import BulkAction, Outcomes, register
 
 
 class WriteOffForm(forms.Form):
@@ -49,3 +52,59 @@ class WriteOffBalances(BulkAction):
             bulk_operation=operation,
             note=operation.parameters.get("note", ""),
         )
+
+
+class WriteOffFileForm(forms.Form):
+    """What Save on a write-off file's preview carries: the file, and notes."""
+
+    file = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    note = forms.CharField(label="Notes", required=False, max_length=200)
+
+    def __init__(self, *args, user, selected_count=None, **kwargs):
+        super().__init__(*args, **kwargs)
+
+    def clean_note(self):
+        return " ".join(self.cleaned_data["note"].split())
+
+
+@register
+class WriteOffFile(BulkAction):
+    """The bulk write-off file's operation (seed 002): started from the
+    file's preview, never from the grid's toolbar. Each account is checked
+    again when its chunk runs: one that left its default state or was
+    terminated since the preview fails with the reason."""
+
+    key = "write_off_file"
+    label = "Bulk Write-off"
+    target = "accounts"
+    group = "Money"
+    in_toolbar = False
+    permission = "billing.write_off_balances"
+    form_class = WriteOffFileForm
+    chunk_size = 2000
+    confirm_label = "Save"
+    done_word = "written off"
+
+    def describe(self, parameters):
+        return "Bulk Write-off from a file"
+
+    def apply(self, items, operation):
+        outcomes = Outcomes()
+        today = timezone.localdate()
+        eligible = []
+        for account in Account.objects.filter(pk__any=items.target_ids).select_related("status"):
+            reason = eligibility(account, today)
+            if reason:
+                outcomes.fail([account.pk], reason)
+            else:
+                eligible.append(account.pk)
+        if eligible:
+            outcomes.merge(
+                services.write_off_balances(
+                    actor=operation.created_by,
+                    account_ids=eligible,
+                    bulk_operation=operation,
+                    note=operation.parameters.get("note", ""),
+                )
+            )
+        return outcomes
