@@ -13,6 +13,8 @@ its module, on the shared ``bench.harness``):
   (``bench.export``);
 * ``audit``: the audit log page at 5,000,000 events, unfiltered and
   filtered, against hand-written SQL (``bench.audit``);
+* ``billing``: the preview of a 2,000-line bulk write-off file through its
+  upload view against a hand-written SELECT and INSERT (``bench.write_off_file``);
 * ``communications``: Schedule Emails to every account against a
   hand-written INSERT ... SELECT, the dispatch of queued emails to a
   loopback SMTP server against a bare smtplib loop, and of SMS to the
@@ -31,7 +33,16 @@ import json
 import os
 from pathlib import Path
 
-from bench import audit, bulk, communications, contact_rules, export, grid, selection
+from bench import (
+    audit,
+    bulk,
+    communications,
+    contact_rules,
+    export,
+    grid,
+    selection,
+    write_off_file,
+)
 from bench.harness import ROOT, ensure_seeded, server_settings, setup_django, vacuum
 
 # Each area (what ``--only`` names), in the order they run, and its parts:
@@ -55,6 +66,12 @@ AREAS = {
             lambda args: communications.bench_sms_dispatch(
                 _sizes(args)["sms"], _sizes(args)["sms_per_minute"]
             ),
+        ),
+    ],
+    "billing": [
+        (
+            "write_off_file_preview",
+            lambda args: write_off_file.bench_write_off_file_preview(args.repeat),
         ),
     ],
     "contact_rules": [
