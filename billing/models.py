@@ -328,3 +328,32 @@ class WriteOffFileRow(models.Model):
     @property
     def is_eligible(self) -> bool:
         return not self.reason
+
+
+class BillingPolicy(models.Model):
+    """A company's own rules for moving money in bulk (maker-checker): a
+    write-off above ``approval_above`` in total waits in Approvals for a
+    second person, never its requester."""
+
+    company = models.OneToOneField(
+        "accounts.Company", on_delete=models.CASCADE, related_name="billing_policy"
+    )
+    approval_above = models.DecimalField(
+        "Approval above",
+        **MONEY,
+        null=True,
+        blank=True,
+        help_text="A bulk write-off of more than this in total waits for a second person's "
+        "approval. Empty: none waits.",
+    )
+
+    class Meta:
+        verbose_name_plural = "billing policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(approval_above__gte=0), name="billing_policy_approval_above"
+            )
+        ]
+
+    def __str__(self):
+        return f"Billing policy of {self.company_id}"

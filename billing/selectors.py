@@ -23,7 +23,14 @@ from django.urls import reverse
 
 from accounts.models import Account
 from accounts.selectors import account_owners_reachable_by, accounts_visible_to
-from billing.models import AccountFreeze, Claim, LedgerEntry, Payment, SubscriptionFreeze
+from billing.models import (
+    AccountFreeze,
+    BillingPolicy,
+    Claim,
+    LedgerEntry,
+    Payment,
+    SubscriptionFreeze,
+)
 
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
 
@@ -227,3 +234,26 @@ def frozen_page(freezes: QuerySet[AccountFreeze]) -> list[AccountFreeze]:
     for freeze in rows:
         freeze.subscription_rows = subscriptions.get(freeze.pk, [])
     return rows
+
+
+# --- maker-checker ------------------------------------------------------------------------
+
+
+def approval_limit(company_id: int | None) -> Decimal | None:
+    """The total above which the company's bulk write-offs wait for approval."""
+    if company_id is None:
+        return None
+    return (
+        BillingPolicy.objects.filter(company_id=company_id)
+        .values_list("approval_above", flat=True)
+        .first()
+    )
+
+
+def positive_balance_total(account_ids) -> Decimal:
+    """What writing these accounts off would clear: their positive balances
+    summed (``account_ids`` a list or a subquery of ids)."""
+    total = Account.objects.filter(pk__in=account_ids, current_balance__gt=0).aggregate(
+        total=Sum("current_balance")
+    )["total"]
+    return total or Decimal("0.00")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import admin
 from django.db import models, transaction
 
 from bulkops.services import record_audit_event
@@ -99,3 +100,29 @@ class AuditedAdmin:
             obj=obj,
             changes={"name": (str(obj), None)},
         )
+
+
+class OwnCompanyAdmin(AuditedAdmin, admin.ModelAdmin):
+    """A company's Admin: only its company's rows, made for its company
+    whatever is posted (the company field is not theirs to choose)."""
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(company_id=request.user.company_id)
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if not request.user.is_superuser:
+            exclude.append("company")
+        return exclude
+
+    def has_add_permission(self, request):
+        allowed = super().has_add_permission(request)
+        return allowed and (request.user.is_superuser or request.user.company_id is not None)
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            obj.company_id = request.user.company_id
+        super().save_model(request, obj, form, change)

@@ -204,11 +204,14 @@ class BulkAction:
         Approval" for a user whose operations wait for approval)."""
         return self.confirm_label
 
-    def approval_needed(self, user, parameters: dict[str, Any], count: int) -> str:
+    def approval_needed(
+        self, user, parameters: dict[str, Any], count: int, *, operation: BulkOperation
+    ) -> str:
         """Why an operation of these parameters over ``count`` rows must wait
         for another eligible user's approval ("" for no approval): a message
         batch from a user who may not send, a write-off over the company's
-        limit."""
+        limit. ``operation`` is the operation being confirmed, its items
+        already snapshot (what a rule over the rows' amounts reads)."""
         return ""
 
     def approval_context(self, operation: BulkOperation) -> dict[str, Any]:

@@ -11,39 +11,13 @@ from django import forms
 from django.contrib import admin
 
 from accounts.states import STATE_CHOICES
-from bulkops.admin import AuditedAdmin
+from bulkops.admin import OwnCompanyAdmin
 from common.admin_forms import OwnCompanyRowForm
 from communications.models import ContactPolicy, StateCallLimit
 
 
-class _OwnCompanyAdmin(AuditedAdmin, admin.ModelAdmin):
-    """A company's Admin: only its company's rows, made for its company
-    whatever is posted (the company field is not theirs to choose)."""
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(company_id=request.user.company_id)
-
-    def get_exclude(self, request, obj=None):
-        exclude = list(super().get_exclude(request, obj) or [])
-        if not request.user.is_superuser:
-            exclude.append("company")
-        return exclude
-
-    def has_add_permission(self, request):
-        allowed = super().has_add_permission(request)
-        return allowed and (request.user.is_superuser or request.user.company_id is not None)
-
-    def save_model(self, request, obj, form, change):
-        if not request.user.is_superuser:
-            obj.company_id = request.user.company_id
-        super().save_model(request, obj, form, change)
-
-
 @admin.register(ContactPolicy)
-class ContactPolicyAdmin(_OwnCompanyAdmin):
+class ContactPolicyAdmin(OwnCompanyAdmin):
     list_display = ["company", "max_emails_per_week", "max_texts_per_week"]
 
     def has_add_permission(self, request):
@@ -79,7 +53,7 @@ class StateCallLimitForm(OwnCompanyRowForm):
 
 
 @admin.register(StateCallLimit)
-class StateCallLimitAdmin(_OwnCompanyAdmin):
+class StateCallLimitAdmin(OwnCompanyAdmin):
     form = StateCallLimitForm
     list_display = ["state", "max_calls", "days", "company"]
     list_filter = ["state"]

@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.models import Account
-from billing import services
+from billing import selectors, services
 from billing.write_off_files import eligibility
 from bulkops.registry import BulkAction, Outcomes, register
 
@@ -27,8 +27,28 @@ class WriteOffForm(forms.Form):
         return " ".join(self.cleaned_data["note"].split())
 
 
+class ApprovedAboveTheLimit:
+    """Maker-checker: a write-off of more than the company's limit in total
+    (``BillingPolicy.approval_above``) waits in Approvals for a second
+    person who may write off; its requester never approves it."""
+
+    approval_permission = "billing.write_off_balances"
+
+    def approval_needed(self, user, parameters, count, *, operation):
+        limit = selectors.approval_limit(operation.company_id)
+        if limit is None:
+            return ""
+        total = selectors.positive_balance_total(operation.items.values("target_id"))
+        if total <= limit:
+            return ""
+        return (
+            f"It writes off ${total:,.2f}, more than the ${limit:,.2f} your company writes "
+            "off without a second person's approval."
+        )
+
+
 @register
-class WriteOffBalances(BulkAction):
+class WriteOffBalances(ApprovedAboveTheLimit, BulkAction):
     key = "write_off"
     label = "Write Off Balances"
     target = "accounts"
@@ -68,7 +88,7 @@ class WriteOffFileForm(forms.Form):
 
 
 @register
-class WriteOffFile(BulkAction):
+class WriteOffFile(ApprovedAboveTheLimit, BulkAction):
     """The bulk write-off file's operation (seed 002): started from the
     file's preview, never from the grid's toolbar. Each account is checked
     again when its chunk runs: one that left its default state or was

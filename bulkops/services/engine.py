@@ -296,7 +296,9 @@ def start_operation(
 def _hold_or_release(operation: BulkOperation, action, *, user) -> None:
     """Waiting for approval when the action's approval rule applies, else
     queued or scheduled for its run-at date."""
-    reason = action.approval_needed(user, operation.parameters, operation.total)
+    reason = action.approval_needed(
+        user, operation.parameters, operation.total, operation=operation
+    )
     if reason:
         operation.wait_for_approval(reason)
     else:

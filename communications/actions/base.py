@@ -91,7 +91,7 @@ class MessageAction(BulkAction):
             return self.confirm_label
         return "Send for Approval"
 
-    def approval_needed(self, user, parameters, count):
+    def approval_needed(self, user, parameters, count, *, operation):
         if user.has_perm("communications.process_messages"):
             return ""
         return f"Its sender may not send {self.what_it_sends(parameters)} without approval."

@@ -144,3 +144,38 @@ def test_only_those_with_the_permission_see_or_start_it(client, supervisor, coll
     response = client.get(reverse("bulkops:action-dialog", args=["write_off"]))
     assert response.status_code == 403
     assert not AuditEvent.objects.filter(action="claim.written_off").exists()
+
+
+# --- maker-checker: above the company's limit, a second person approves -----------------
+
+
+def test_a_write_off_above_the_company_s_limit_waits_for_a_second_person(
+    supervisor, company, ledger
+):
+    from billing.models import BillingPolicy
+    from bulkops import services as engine_services
+    from tests.bulkops.test_actions import start
+    from tests.factories import UserFactory
+
+    accounts = list(ledger["accounts"].values())  # 150 + 50 + 20 owed: 220
+    BillingPolicy.objects.create(company=company, approval_above=Decimal("219.99"))
+    operation = start(supervisor, "write_off", accounts, {})
+    assert operation.status == "pending_approval"
+    assert operation.approval_reason == (
+        "It writes off $220.00, more than the $219.99 your company writes off without a "
+        "second person's approval."
+    )
+    assert engine_services.run_operation(operation.pk) == "waiting"
+    assert not LedgerEntry.objects.filter(bulk_operation=operation).exists()
+    with pytest.raises(engine_services.OperationRefused):
+        engine_services.approve(user=supervisor, operation=operation)  # its own requester
+    checker = UserFactory(username="checker", company=company, role="Supervisor")
+    engine_services.approve(user=checker, operation=operation)
+    assert engine_services.run_operation(operation.pk) == "finished"
+    assert balances(ledger["accounts"])["two_claims"] == Decimal("0.00")
+    assert find_balance_discrepancies() == []
+
+    # At the limit, or with no limit, it runs at once.
+    charge(ledger["accounts"]["paid_up"], "219.99")
+    at_limit = start(supervisor, "write_off", [ledger["accounts"]["paid_up"]], {})
+    assert at_limit.status == "queued"

@@ -38,7 +38,7 @@ class ApprovedStage(UpdateStage):
     label = "Approved stage"
     approval_permission = APPROVE
 
-    def approval_needed(self, user, parameters, count):
+    def approval_needed(self, user, parameters, count, *, operation):
         return f"More than 2 accounts ({count})" if count > 2 else ""
 
 
@@ -51,7 +51,7 @@ class ScheduledStage(UpdateStage):
     def run_at(self, parameters):
         return self.when
 
-    def approval_needed(self, user, parameters, count):
+    def approval_needed(self, user, parameters, count, *, operation):
         return "Always asked" if parameters.get("stage") == "pending" else ""
 
 
