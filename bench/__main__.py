@@ -13,8 +13,10 @@ its module, on the shared ``bench.harness``):
   (``bench.export``);
 * ``audit``: the audit log page at 5,000,000 events, unfiltered and
   filtered, against hand-written SQL (``bench.audit``);
-* ``billing``: the preview of a 2,000-line bulk write-off file through its
-  upload view against a hand-written SELECT and INSERT (``bench.write_off_file``);
+* ``billing``: Write Off Balances on every account against hand-written SQL
+  (``bench.write_off``), and the preview of a 2,000-line bulk write-off file
+  through its upload view against a hand-written SELECT and INSERT
+  (``bench.write_off_file``);
 * ``communications``: Schedule Emails to every account against a
   hand-written INSERT ... SELECT, the dispatch of queued emails to a
   loopback SMTP server against a bare smtplib loop, and of SMS to the
@@ -41,6 +43,7 @@ from bench import (
     export,
     grid,
     selection,
+    write_off,
     write_off_file,
 )
 from bench.harness import ROOT, ensure_seeded, server_settings, setup_django, vacuum
@@ -69,6 +72,7 @@ AREAS = {
         ),
     ],
     "billing": [
+        ("write_off_all_accounts", lambda args: write_off.bench_write_off_all()),
         (
             "write_off_file_preview",
             lambda args: write_off_file.bench_write_off_file_preview(args.repeat),
