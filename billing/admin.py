@@ -7,7 +7,7 @@ a company's Admin sees the defaults and changes only its own; audited)."""
 from django.contrib import admin
 
 from accounts.admin import ConfigurationAdmin
-from billing.models import BillingPolicy, CancellationReason
+from billing.models import BillingPolicy, CancellationReason, ServiceType
 from bulkops.admin import OwnCompanyAdmin
 
 
@@ -19,11 +19,19 @@ class CancellationReasonAdmin(ConfigurationAdmin):
     search_fields = ["name"]
 
 
+@admin.register(ServiceType)
+class ServiceTypeAdmin(ConfigurationAdmin):
+    list_display = ["name", "is_active", "sort_order"]
+    list_filter = ["is_active"]
+    list_editable = ["sort_order"]
+    search_fields = ["name"]
+
+
 @admin.register(BillingPolicy)
 class BillingPolicyAdmin(OwnCompanyAdmin):
     """A company's Admin sets its own company's approval limit (one policy a company)."""
 
-    list_display = ["company", "approval_above"]
+    list_display = ["company", "approval_above", "max_fee"]
 
     def has_add_permission(self, request):
         if not request.user.is_superuser and (

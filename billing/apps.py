@@ -11,7 +11,7 @@ class BillingConfig(AppConfig):
         from billing import selectors
         from billing.actions import credit_payments, freeze, write_off  # noqa: F401  (register themselves)
         from billing.columns import CLAIMS_COLUMNS
-        from billing.models import CancellationReason
+        from billing.models import CancellationReason, ServiceType
         from billing.selectable import FROZEN
         from bulkops.registry import (
             register_audit_company,
@@ -19,8 +19,9 @@ class BillingConfig(AppConfig):
             register_selectable,
         )
 
-        # Cancellation reasons are configuration: the defaults plus a company's own.
+        # Cancellation reasons and service types are configuration: the defaults plus a company's own.
         CONFIGURATION_UNIQUE[CancellationReason] = (("name",),)
+        CONFIGURATION_UNIQUE[ServiceType] = (("name",),)
         # Bulk Freeze Rollback's list of frozen customers.
         register_selectable(FROZEN)
 

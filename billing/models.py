@@ -34,6 +34,28 @@ class Subscription(models.Model):
         return self.service_name
 
 
+class ServiceType(models.Model):
+    """A service type an invoice (claim) is for, such as the one Add Fees
+    puts on the invoices it creates (seed 001's Fee Service Type): the
+    platform's defaults plus each company's own, configured by admins."""
+
+    company = _owner_company("own_service_types")
+    name = models.CharField(max_length=100)
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive service types stay on invoices but cannot be chosen."
+    )
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+        constraints = _unique_per_company(
+            "service_type", "name", message="A service type with this name exists."
+        )
+
+    def __str__(self):
+        return self.name
+
+
 class Claim(models.Model):
     """An invoice or product owed on an account."""
 
@@ -46,6 +68,9 @@ class Claim(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="claims")
     subscription = models.ForeignKey(
         Subscription, on_delete=models.SET_NULL, null=True, blank=True, related_name="claims"
+    )
+    service_type = models.ForeignKey(
+        ServiceType, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     reference = models.CharField(max_length=40)
     original_amount = models.DecimalField(**MONEY)
@@ -199,7 +224,23 @@ class CancellationReason(models.Model):
         return self.name
 
 
-class AccountFreeze(models.Model):
+class _RolledBack(models.Model):
+    """A freeze record's end: open until rolled back, then when and by whom."""
+
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_open(self) -> bool:
+        return self.rolled_back_at is None
+
+
+class AccountFreeze(_RolledBack):
     """One account frozen by Bulk Freeze, with what was there before (its
     status; its subscriptions' in ``SubscriptionFreeze``) so that the
     rollback restores exactly that. Open until rolled back: an account has
@@ -219,10 +260,6 @@ class AccountFreeze(models.Model):
     bulk_operation = models.ForeignKey(
         "bulkops.BulkOperation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    rolled_back_at = models.DateTimeField(null=True, blank=True)
-    rolled_back_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
 
     class Meta:
         constraints = [
@@ -239,12 +276,8 @@ class AccountFreeze(models.Model):
     def __str__(self):
         return f"Freeze of {self.account_id} ({self.reason_id})"
 
-    @property
-    def is_open(self) -> bool:
-        return self.rolled_back_at is None
 
-
-class SubscriptionFreeze(models.Model):
+class SubscriptionFreeze(_RolledBack):
     """A subscription frozen with its account, and its state before."""
 
     freeze = models.ForeignKey(
@@ -253,10 +286,6 @@ class SubscriptionFreeze(models.Model):
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="+")
     status_before = models.CharField(max_length=10, choices=Subscription.Status.choices)
     frozen_at_before = models.DateTimeField(null=True, blank=True)
-    rolled_back_at = models.DateTimeField(null=True, blank=True)
-    rolled_back_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
 
     class Meta:
         constraints = [
@@ -269,10 +298,6 @@ class SubscriptionFreeze(models.Model):
 
     def __str__(self):
         return f"Freeze of subscription {self.subscription_id}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.rolled_back_at is None
 
 
 # --- the bulk write-off file (seed 002) -------------------------------------------------
@@ -346,13 +371,23 @@ class BillingPolicy(models.Model):
         help_text="A bulk write-off of more than this in total waits for a second person's "
         "approval. Empty: none waits.",
     )
+    max_fee = models.DecimalField(
+        "Maximum fee",
+        **MONEY,
+        null=True,
+        blank=True,
+        help_text="Add Fees refuses a fee above this for any one account. Empty: no maximum.",
+    )
 
     class Meta:
         verbose_name_plural = "billing policies"
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(approval_above__gte=0), name="billing_policy_approval_above"
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_fee__gt=0), name="billing_policy_max_fee"
+            ),
         ]
 
     def __str__(self):
