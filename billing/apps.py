@@ -9,7 +9,7 @@ class BillingConfig(AppConfig):
         from accounts.models import CONFIGURATION_UNIQUE
         from accounts.sections import AccountSection, register_section
         from billing import selectors
-        from billing.actions import credit_payments, freeze, write_off  # noqa: F401  (register themselves)
+        from billing.actions import add_fees, credit_payments, freeze, write_off  # noqa: F401
         from billing.columns import CLAIMS_COLUMNS
         from billing.models import CancellationReason, ServiceType
         from billing.selectable import FROZEN

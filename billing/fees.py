@@ -23,6 +23,8 @@ reason. Fees go on new invoices, never onto existing ones."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -226,3 +228,112 @@ def add_fees(
             bulk_operation=bulk_operation,
         )
     return list(claim_of.values())
+
+
+# --- the verification step ------------------------------------------------------------------
+
+VERIFY_BATCH = 5000
+VERIFICATION_MAX_AGE = dt.timedelta(hours=1)  # the engine's preview lasts as long
+FIGURES_CHANGED = "Its figures changed since the fees were verified"
+
+
+def fingerprint(user, parameters: dict, selection) -> str:
+    """What a verification is found again by at confirmation: who, which
+    fee, which selection."""
+    payload = json.dumps(
+        {"user": user.pk, "parameters": parameters, "selection": selection.to_dict()},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def verify_fees(*, user, account_ids, parameters: dict, key: str, max_fee=None):
+    """Compute and store every selected account's fee (``account_ids`` in
+    id order, any number): the verification Add Fees shows and confirms."""
+    from billing.models import FeeVerification, FeeVerificationRow
+
+    mode, value = parameters["mode"], Decimal(parameters["value"])
+    as_of = dt.date.fromisoformat(parameters["as_of"]) if parameters.get("as_of") else None
+    with transaction.atomic():
+        verification = FeeVerification.objects.create(owner=user, fingerprint=key)
+        accounts = with_fee = 0
+        total = Decimal("0.00")
+        batch: list[int] = []
+
+        def flush():
+            nonlocal accounts, with_fee, total
+            computed = fees_for(batch, mode=mode, value=value, as_of=as_of, max_fee=max_fee)
+            rows = []
+            for pk in batch:
+                fee = computed[pk]
+                rows.append(
+                    FeeVerificationRow(
+                        verification=verification,
+                        account_id=pk,
+                        amount=fee.amount if not fee.reason else Decimal("0.00"),
+                        basis=fee.basis,
+                        reason=fee.reason,
+                    )
+                )
+                if not fee.reason:
+                    with_fee += 1
+                    total += fee.amount
+            FeeVerificationRow.objects.bulk_create(rows)
+            accounts += len(batch)
+
+        for pk in account_ids:
+            batch.append(pk)
+            if len(batch) == VERIFY_BATCH:
+                flush()
+                batch = []
+        if batch:
+            flush()
+        FeeVerification.objects.filter(pk=verification.pk).update(
+            accounts=accounts, with_fee=with_fee, total=total
+        )
+    verification.refresh_from_db()
+    return verification
+
+
+def verification_for(user, key: str):
+    """The user's latest verification with this fingerprint, if recent."""
+    from billing.models import FeeVerification
+
+    return (
+        FeeVerification.objects.filter(
+            owner=user, fingerprint=key, created_at__gte=timezone.now() - VERIFICATION_MAX_AGE
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def apply_verified(*, actor, items, parameters: dict, service_type, bulk_operation):
+    """Post the verified fees of a chunk (each item's argument is
+    ``amount|basis``): an account whose basis is not what was verified is
+    skipped; the others get exactly the verified amount."""
+    from bulkops.registry import Outcomes
+
+    outcomes = Outcomes()
+    verified: dict[int, tuple[Decimal, Decimal | None]] = {}
+    for target_id, argument in items:
+        amount, _, basis = argument.partition("|")
+        verified[target_id] = (Decimal(amount), Decimal(basis) if basis else None)
+    mode, value = parameters["mode"], Decimal(parameters["value"])
+    as_of = dt.date.fromisoformat(parameters["as_of"]) if parameters.get("as_of") else None
+    now = fees_for(list(verified), mode=mode, value=value, as_of=as_of)
+    posting = {}
+    for pk, (amount, basis) in verified.items():
+        if now[pk].basis != basis:
+            outcomes.skip([pk], FIGURES_CHANGED)
+        else:
+            posting[pk] = amount
+    add_fees(
+        actor=actor,
+        fees=posting,
+        service_type=service_type,
+        reference=f"FEE-{bulk_operation.pk}",
+        bulk_operation=bulk_operation,
+    )
+    return outcomes

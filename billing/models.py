@@ -153,7 +153,10 @@ class LedgerEntry(models.Model):
     class Meta:
         verbose_name_plural = "ledger entries"
         indexes = [models.Index(fields=["account", "posted_at"], name="ledger_account_idx")]
-        permissions = [("write_off_balances", "Can write off balances in bulk")]
+        permissions = [
+            ("write_off_balances", "Can write off balances in bulk"),
+            ("add_fees", "Can add fees in bulk"),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.amount}"
@@ -392,3 +395,45 @@ class BillingPolicy(models.Model):
 
     def __str__(self):
         return f"Billing policy of {self.company_id}"
+
+
+# --- Add Fees' verification (seed 001) ----------------------------------------------------
+
+
+class FeeVerification(models.Model):
+    """The fees verified for a selection ("Proceed to Verification"): each
+    account's fee and the figure it came from, stored so that confirming
+    applies exactly these amounts, and skips an account whose figures
+    changed since. Found again at confirmation by its ``fingerprint`` (the
+    user, the parameters and the selection), never by anything the form
+    carries."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    accounts = models.PositiveIntegerField(default=0)
+    with_fee = models.PositiveIntegerField(default=0)
+    total = models.DecimalField(**MONEY, default=Decimal("0.00"))
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["owner", "fingerprint", "-created_at"], name="fee_verif_idx")
+        ]
+
+    def __str__(self):
+        return f"Fee verification {self.pk}"
+
+
+class FeeVerificationRow(models.Model):
+    """One account's verified fee (``reason`` says why it gets none)."""
+
+    verification = models.ForeignKey(FeeVerification, on_delete=models.CASCADE, related_name="rows")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    amount = models.DecimalField(**MONEY)
+    basis = models.DecimalField(**MONEY, null=True, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["verification", "-amount", "account"], name="fee_verif_row_idx")
+        ]

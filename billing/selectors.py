@@ -257,3 +257,14 @@ def positive_balance_total(account_ids) -> Decimal:
         total=Sum("current_balance")
     )["total"]
     return total or Decimal("0.00")
+
+
+def max_fee(company_id: int | None) -> Decimal | None:
+    """The company's maximum fee for any one account (None: no maximum)."""
+    if company_id is None:
+        return None
+    return (
+        BillingPolicy.objects.filter(company_id=company_id)
+        .values_list("max_fee", flat=True)
+        .first()
+    )

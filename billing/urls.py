@@ -6,6 +6,7 @@ app_name = "billing"
 
 urlpatterns = [
     path("frozen/", views.frozen_list, name="frozen"),
+    path("fees/verification/<int:pk>/", views.fee_verification_rows, name="fee-verification"),
     path("write-off-file/", views.write_off_file_upload, name="write-off-file-upload"),
     path("write-off-file/<int:pk>/", views.write_off_file_preview, name="write-off-file"),
     path("write-off-file/<int:pk>/save/", views.write_off_file_save, name="write-off-file-save"),

@@ -17,8 +17,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from billing import freezes, selectors, write_off_files
+from billing.actions.add_fees import fee_verification_context
 from billing.filters import FrozenFilter
-from billing.models import SubscriptionFreeze, WriteOffFile
+from billing.models import FeeVerification, SubscriptionFreeze, WriteOffFile
 from bulkops.selection import MAX_EXPLICIT_IDS, Selection, store_selection
 from bulkops.services import OperationRefused
 
@@ -184,3 +185,19 @@ def write_off_file_save(request, pk):
         messages.error(request, str(exc))
         return redirect("billing:write-off-file", pk=written.pk)
     return redirect("bulkops:operation-detail", pk=operation.pk)
+
+
+# --- Add Fees' verification, paged and sorted ------------------------------------------
+
+
+@require_GET
+@permission_required("billing.add_fees", raise_exception=True)
+def fee_verification_rows(request, pk):
+    """A page of the user's own verification (the dialog's table)."""
+    verification = get_object_or_404(FeeVerification.objects.filter(owner=request.user), pk=pk)
+    try:
+        page = int(request.GET.get("page", "1"))
+    except ValueError:
+        page = 1
+    context = fee_verification_context(verification, page=page, sort=request.GET.get("sort", "fee"))
+    return render(request, "billing/actions/_fees_table.html", context)

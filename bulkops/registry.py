@@ -128,6 +128,9 @@ class BulkAction:
     # that were not previewed.
     preview_template: str = ""
     preview_title: str = "Preview"
+    # The dialog's button that leads to it (the title unless given: Add
+    # Fees' "Proceed to Verification").
+    preview_button: str = ""
     # Who may approve an operation that ``approval_needed`` holds back, and
     # what the Approvals page shows of it besides its description (sample
     # messages of a batch, say), from ``approval_context``.
