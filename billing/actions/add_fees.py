@@ -30,7 +30,14 @@ class AddFeesForm(forms.Form):
         label="Apply to", choices=fees.ApplyTo.choices, widget=forms.RadioSelect,
         initial=fees.ApplyTo.BILLING,
     )  # fmt: skip
-    mode = forms.ChoiceField(label="Fee", choices=fees.FeeMode.choices)
+    # Grouped by what they apply to, as the seed's dialog offers them.
+    mode = forms.ChoiceField(
+        label="Fee",
+        choices=[
+            (fees.ApplyTo(apply_to).label, [(m.value, m.label) for m in modes])
+            for apply_to, modes in fees.MODES_OF.items()
+        ],
+    )
     amount = forms.DecimalField(
         label="Amount ($)", required=False, min_value=Decimal("0.01"), max_digits=12,
         decimal_places=2, help_text="For a fixed amount.",
