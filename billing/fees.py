@@ -309,6 +309,14 @@ def verification_for(user, key: str):
     )
 
 
+def items_total(operation) -> Decimal:
+    """The fees an Add Fees operation's items carry (``amount|basis``), summed."""
+    total = Decimal("0.00")
+    for argument in operation.items.values_list("argument", flat=True).iterator(chunk_size=10000):
+        total += Decimal(argument.partition("|")[0])
+    return total
+
+
 def apply_verified(*, actor, items, parameters: dict, service_type, bulk_operation):
     """Post the verified fees of a chunk (each item's argument is
     ``amount|basis``): an account whose basis is not what was verified is

@@ -371,8 +371,8 @@ class BillingPolicy(models.Model):
         **MONEY,
         null=True,
         blank=True,
-        help_text="A bulk write-off of more than this in total waits for a second person's "
-        "approval. Empty: none waits.",
+        help_text="A bulk write-off, or Add Fees, of more than this in total waits for a "
+        "second person's approval. Empty: none waits.",
     )
     max_fee = models.DecimalField(
         "Maximum fee",

@@ -121,6 +121,22 @@ class AddFees(BulkAction):
         as_of = f" as of {parameters['as_of']}" if parameters.get("as_of") else ""
         return f"Add Fees: {mode.label} {what}{as_of} ({parameters['service_type_name']})"
 
+    approval_permission = "billing.add_fees"
+
+    def approval_needed(self, user, parameters, count, *, operation):
+        """Maker-checker: fees of more than the company's limit in total
+        wait in Approvals for a second person who may add fees."""
+        limit = selectors.approval_limit(operation.company_id)
+        if limit is None:
+            return ""
+        total = fees.items_total(operation)
+        if total <= limit:
+            return ""
+        return (
+            f"It adds ${total:,.2f} of fees, more than the ${limit:,.2f} your company adds "
+            "without a second person's approval."
+        )
+
     def preview_context(self, form, *, user, selection):
         parameters = self.parameters(form)
         ids = selection.resolve(user).order_by("pk").values_list("pk", flat=True)

@@ -182,3 +182,25 @@ def test_only_those_with_the_permission_see_or_start_it(client, collector, owing
     assert client.get(reverse("bulkops:action-dialog", args=["add_fees"])).status_code == 403
     assert client.post(reverse("bulkops:action-preview", args=["add_fees"]), {}).status_code == 403
     assert not FeeVerification.objects.exists()
+
+
+def test_fees_above_the_company_s_limit_wait_for_a_second_person(
+    client, supervisor, owing, fee_type, company
+):
+    from billing.models import BillingPolicy
+
+    BillingPolicy.objects.create(company=company, approval_above=D("15.00"))
+    client.force_login(supervisor)
+    select(client, owing)
+    data = fields(fee_type)
+    confirm(client, data, verify(client, data), 3)
+    operation = BulkOperation.objects.get(kind="add_fees")
+    assert operation.status == "pending_approval"
+    assert operation.approval_reason.startswith("It adds $15.56 of fees, more than the $15.00")
+    assert services.run_operation(operation.pk) == "waiting"
+    with pytest.raises(services.OperationRefused):
+        services.approve(user=supervisor, operation=operation)
+    services.approve(user=UserFactory(username="checker", company=company, role="Supervisor"),
+                     operation=operation)  # fmt: skip
+    assert services.run_operation(operation.pk) == "finished"
+    assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.FEE).count() == 2
