@@ -139,10 +139,9 @@ class AddFees(BulkAction):
 
     def preview_context(self, form, *, user, selection):
         parameters = self.parameters(form)
-        ids = selection.resolve(user).order_by("pk").values_list("pk", flat=True)
         verification = fees.verify_fees(
             user=user,
-            account_ids=ids.iterator(chunk_size=fees.VERIFY_BATCH),
+            accounts=selection.resolve(user),
             parameters=parameters,
             key=fees.fingerprint(user, parameters, selection),
             max_fee=selectors.max_fee(user.company_id),

@@ -10,6 +10,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -204,3 +205,41 @@ def test_fees_above_the_company_s_limit_wait_for_a_second_person(
                      operation=operation)  # fmt: skip
     assert services.run_operation(operation.pk) == "finished"
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.FEE).count() == 2
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the SQL path of the verification is PostgreSQL's"
+)
+@pytest.mark.parametrize(
+    ("mode", "value", "days_back", "max_fee"),
+    [
+        ("balance", "10", None, None),
+        ("balance", "33.3333", 0, D("3.00")),
+        ("balance", "4", 1, None),
+        ("fixed", "7.25", None, None),
+    ],
+)
+def test_the_sql_verification_makes_the_python_one_s_rows(
+    monkeypatch, supervisor, owing, mode, value, days_back, max_fee
+):
+    from accounts.models import Account
+    from billing import fees
+
+    post_ledger_entry(account=owing[2], kind=LedgerEntry.Kind.PAYMENT, amount="-3.00")  # in credit
+    as_of = (
+        (timezone.localdate() - dt.timedelta(days=days_back)).isoformat()
+        if days_back is not None
+        else ""
+    )
+    parameters = {"mode": mode, "value": value, "as_of": as_of}
+    results = []
+    for in_sql in (fees.IN_SQL, ()):
+        monkeypatch.setattr(fees, "IN_SQL", in_sql)
+        verification = fees.verify_fees(
+            user=supervisor, accounts=Account.objects.all(), parameters=parameters,
+            key=str(bool(in_sql)), max_fee=max_fee,
+        )  # fmt: skip
+        rows = sorted(verification.rows.values_list("account_id", "amount", "basis", "reason"))
+        results.append((rows, verification.accounts, verification.with_fee, verification.total))
+    assert results[0] == results[1]
+    assert results[0][0]
