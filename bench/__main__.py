@@ -14,7 +14,8 @@ its module, on the shared ``bench.harness``):
 * ``audit``: the audit log page at 5,000,000 events, unfiltered and
   filtered, against hand-written SQL (``bench.audit``);
 * ``billing``: Write Off Balances on every account against hand-written SQL
-  (``bench.write_off``), and the preview of a 2,000-line bulk write-off file
+  (``bench.write_off``), Add Fees' verification and fee operation on every
+  account against hand-written SQL (``bench.add_fees``), and the preview of a 2,000-line bulk write-off file
   through its upload view against a hand-written SELECT and INSERT
   (``bench.write_off_file``);
 * ``communications``: Schedule Emails to every account against a
@@ -36,6 +37,7 @@ import os
 from pathlib import Path
 
 from bench import (
+    add_fees,
     audit,
     bulk,
     communications,
@@ -73,6 +75,7 @@ AREAS = {
     ],
     "billing": [
         ("write_off_all_accounts", lambda args: write_off.bench_write_off_all()),
+        ("add_fees_all_accounts", lambda args: add_fees.bench_add_fees()),
         (
             "write_off_file_preview",
             lambda args: write_off_file.bench_write_off_file_preview(args.repeat),
