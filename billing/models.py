@@ -206,6 +206,18 @@ class Payment(models.Model):
 # --- Bulk Freeze and its rollback (seed 001) --------------------------------------------
 
 
+# The platform's cancellation reasons (billing.0003 made them; a new
+# database and a reseeded demo get these).
+DEFAULT_CANCELLATION_REASONS = (
+    "Customer request",
+    "Non-payment",
+    "Service dispute",
+    "Moved away",
+    "Deceased",
+    "Other",
+)
+
+
 class CancellationReason(models.Model):
     """Why accounts are frozen (Bulk Freeze's cancellation reason): the
     platform's defaults plus each company's own, configured by admins."""

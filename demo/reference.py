@@ -156,6 +156,7 @@ def create_reference_data() -> ReferenceData:
         )
     _create_company_configuration(staff.companies, first_sort_order=len(STATUSES))
     _create_message_templates(staff.companies)
+    _create_billing_defaults()
     return ReferenceData(
         companies=staff.companies,
         offices=staff.offices,
@@ -227,6 +228,18 @@ def _create_clients_and_portfolios() -> tuple[list[int], dict[int, list[int]]]:
             for year, q in ((2024, 2), (2025, 1), (2025, 4))
         ]
     return clients, portfolios
+
+
+def _create_billing_defaults() -> None:
+    """The platform's cancellation reasons and the "Fee" service type (the
+    migrations make them; a wipe before a reseed takes them away)."""
+    from billing.models import DEFAULT_CANCELLATION_REASONS, CancellationReason, ServiceType
+
+    for order, name in enumerate(DEFAULT_CANCELLATION_REASONS):
+        CancellationReason.objects.get_or_create(
+            company=None, name=name, defaults={"sort_order": order}
+        )
+    ServiceType.objects.get_or_create(company=None, name="Fee")
 
 
 def _create_statuses() -> tuple[list[tuple[int, str, int]], int]:

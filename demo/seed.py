@@ -52,6 +52,12 @@ DEMO_TABLES_IN_DELETE_ORDER = [
     "bulkops.ExportFile",
     "bulkops.ExportTemplate",
     "accounts.SavedList",
+    "billing.FeeVerificationRow",
+    "billing.FeeVerification",
+    "billing.WriteOffFileRow",
+    "billing.WriteOffFile",
+    "billing.SubscriptionFreeze",
+    "billing.AccountFreeze",
     "billing.LedgerEntry",
     "billing.Payment",
     "billing.Claim",
@@ -81,6 +87,9 @@ DEMO_TABLES_IN_DELETE_ORDER = [
     "accounts.CustomField",
     "accounts.FileType",
     "accounts.NoteType",
+    "billing.BillingPolicy",
+    "billing.CancellationReason",
+    "billing.ServiceType",
     "accounts.Company",  # after its configuration, which refers to it
 ]
 

@@ -26,6 +26,7 @@ ACCOUNT_COLUMNS = [
     "file_type_id",
     "default_date",
     "terminated_on",
+    "repossessed_on",
     "last_worked_at",
     "current_balance",
     "last_payment_amount",
@@ -88,6 +89,7 @@ def accounts(ctx: Context, draft: AccountDraft) -> None:
             choice(ref.file_types),
             default_date,
             terminated_on,
+            None,  # no repossession recorded
             draft.last_worked,
             money(draft.balance),
             money(last_paid_cents) if last_paid_cents is not None else None,

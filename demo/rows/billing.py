@@ -25,6 +25,7 @@ CLAIM_COLUMNS = [
     "id",
     "account_id",
     "subscription_id",
+    "service_type_id",
     "reference",
     "original_amount",
     "balance",
@@ -127,6 +128,7 @@ def claims(ctx: Context, draft: AccountDraft) -> None:
                 claim_id,
                 draft.account_id,
                 draft.subscription_id,
+                None,  # a service type: demo invoices are the placements' own
                 f"INV-{draft.account_id:08d}-{c + 1}",
                 money(original),
                 money(claim_balance),
