@@ -35,8 +35,16 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import Account
-from billing.models import Claim, LedgerEntry, ServiceType, Subscription
+from billing.models import (
+    Claim,
+    FeeVerification,
+    FeeVerificationRow,
+    LedgerEntry,
+    ServiceType,
+    Subscription,
+)
 from billing.services import NewEntry, post_ledger_entries, to_money
+from bulkops.registry import Outcomes
 
 HUNDRED = Decimal(100)
 
@@ -257,8 +265,6 @@ def verify_fees(*, user, accounts, parameters: dict, key: str, max_fee=None):
     confirms. On PostgreSQL the account-wide fees are computed and stored
     in one ``INSERT ... SELECT`` (the same rows as the Python path, which a
     test compares); the others, and SQLite, in batches."""
-    from billing.models import FeeVerification, FeeVerificationRow
-
     mode, value = parameters["mode"], Decimal(parameters["value"])
     as_of = dt.date.fromisoformat(parameters["as_of"]) if parameters.get("as_of") else None
     with transaction.atomic():
@@ -313,8 +319,6 @@ def _verify_in_sql(verification, accounts, mode, value, as_of, max_fee) -> None:
     """``verify_fees``'s rows for the account-wide fees in one statement,
     and the verification's totals in another. PostgreSQL's ``round`` rounds
     half away from zero: half up, for the positive amounts that get a fee."""
-    from billing.models import FeeVerification, FeeVerificationRow
-
     selected_sql, selected_params = accounts.order_by().values("pk").query.sql_with_params()
     basis_params: list = []
     join_sql, join_params = "", []
@@ -373,8 +377,6 @@ def _verify_in_sql(verification, accounts, mode, value, as_of, max_fee) -> None:
 
 def verification_for(user, key: str):
     """The user's latest verification with this fingerprint, if recent."""
-    from billing.models import FeeVerification
-
     return (
         FeeVerification.objects.filter(
             owner=user, fingerprint=key, created_at__gte=timezone.now() - VERIFICATION_MAX_AGE
@@ -396,8 +398,6 @@ def apply_verified(*, actor, items, parameters: dict, service_type, bulk_operati
     """Post the verified fees of a chunk (each item's argument is
     ``amount|basis``): an account whose basis is not what was verified is
     skipped; the others get exactly the verified amount."""
-    from bulkops.registry import Outcomes
-
     outcomes = Outcomes()
     verified: dict[int, tuple[Decimal, Decimal | None]] = {}
     for target_id, argument in items:

@@ -16,6 +16,7 @@ import io
 import re
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import AccountStatus
@@ -171,8 +172,6 @@ def preview_rows(written: WriteOffFile):
     """The preview's rows, by days since default ascending (the youngest
     defaults first: a write-off too early shows at the top); unknown days
     last."""
-    from django.db.models import F
-
     return written.rows.order_by(F("days_since_default").asc(nulls_last=True), "line")
 
 

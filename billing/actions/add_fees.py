@@ -9,15 +9,18 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import CharField, Value
+from django.db.models import CharField, Count, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from accounts.selectors import configuration_usable_by, configuration_visible_to
 from billing import fees, selectors
 from billing.models import FeeVerificationRow, ServiceType
+from bulkops.models import BulkOperationItem
 from bulkops.registry import BulkAction, Outcomes, register
+from bulkops.selection import Selection
 from bulkops.services import OperationRefused, snapshot_items
 from bulkops.services.engine import ANALYZE_AFTER_ROWS
 
@@ -155,8 +158,6 @@ class AddFees(BulkAction):
     def snapshot(self, operation, queryset):
         """The items are the verified accounts with a fee, still selected,
         each carrying its verified amount and figure."""
-        from bulkops.selection import Selection
-
         selection = Selection.from_dict(operation.selection)
         verification = fees.verification_for(
             operation.created_by,
@@ -202,8 +203,6 @@ def _snapshot_in_sql(operation, rows) -> int:
     """The verified rows as the operation's items in one INSERT ... SELECT
     (a million of them would otherwise be a million objects in the web
     process), each carrying ``amount|basis``."""
-    from bulkops.models import BulkOperationItem
-
     select_sql, params = (
         rows.order_by()
         .annotate(
@@ -237,9 +236,6 @@ SORTS = {"fee": ("-amount", "account_id"), "-fee": ("amount", "account_id"),
 def fee_verification_context(verification, *, page: int, sort: str) -> dict:
     """A page of a verification's accounts (sorted by fee or by account),
     its totals, and the accounts without a fee counted by reason."""
-    from django.core.paginator import Paginator
-    from django.db.models import Count
-
     order = SORTS.get(sort, SORTS["fee"])
     rows = verification.rows.select_related("account").order_by(*order)
     paginator = Paginator(rows, SHOWN)

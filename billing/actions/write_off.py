@@ -88,7 +88,7 @@ class WriteOffFileForm(forms.Form):
 
 
 @register
-class WriteOffFile(ApprovedAboveTheLimit, BulkAction):
+class WriteOffFromFile(ApprovedAboveTheLimit, BulkAction):
     """The bulk write-off file's operation (seed 002): started from the
     file's preview, never from the grid's toolbar. Each account is checked
     again when its chunk runs: one that left its default state or was
