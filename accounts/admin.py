@@ -32,7 +32,7 @@ from accounts.selectors import (
     configuration_clashes,
     configuration_visible_to,
 )
-from bulkops.admin import CHANGED_SECRET, AuditedAdmin
+from bulkops.admin import CHANGED_SECRET, AuditedAdmin, OwnCompanyAdmin
 from bulkops.services import record_audit_event
 from common.admin_forms import OwnCompanyRowForm
 
@@ -423,6 +423,35 @@ class NoteTypeAdmin(ConfigurationAdmin):
     list_display = ["name", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["name"]
+
+
+@admin.register(models.InteractionOutcome)
+class InteractionOutcomeAdmin(NoteTypeAdmin):
+    pass
+
+
+@admin.register(models.DelinquencyReason)
+class DelinquencyReasonAdmin(NoteTypeAdmin):
+    pass
+
+
+class TeamAdmin(OwnCompanyAdmin):
+    """A company's queues and groups: its Admin names them and picks their
+    members among the company's own users."""
+
+    list_display = ["name", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+    filter_horizontal = ["members"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "members":
+            kwargs["queryset"] = company_users(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+admin.site.register(models.WorkQueue, TeamAdmin)
+admin.site.register(models.WorkGroup, TeamAdmin)
 
 
 # --- accounts ---------------------------------------------------------------------------

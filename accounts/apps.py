@@ -6,7 +6,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         # The bulk actions this app contributes register themselves on import.
-        from accounts import actions  # noqa: F401
+        from accounts import actions, diary  # noqa: F401  (register)
         from accounts.selectable import ACCOUNTS
         from bulkops.registry import (
             register_audit_company,
@@ -16,8 +16,28 @@ class AccountsConfig(AppConfig):
 
         register_selectable(ACCOUNTS)
 
+        # The Actions dropdown's entries of this app (seed 004).
+        from accounts.sections import AccountAction, register_action
+
+        for key, label, url_name, order in (
+            ("invalidate_phone", "Invalidate phone number", "accounts:phone-invalidate", 30),
+            ("validate_phone", "Validate phone number", "accounts:phone-validate", 31),
+            ("create_task", "Create task", "accounts:task-create", 40),
+        ):
+            register_action(
+                AccountAction(
+                    key=key,
+                    label=label,
+                    url_name=url_name,
+                    permission="accounts.work_account",
+                    order=order,
+                )
+            )
+
         # Audited changes that hold ids: shown by name in the audit log.
         register_audit_reference("status", "accounts.AccountStatus")
         register_audit_reference("assigned_to", "accounts.User")
         # Events about a company belong to it.
         register_audit_company("accounts.Company", "pk")
+        for model in ("Task", "Interaction", "Note"):
+            register_audit_company(f"accounts.{model}", "account__company")

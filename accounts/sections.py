@@ -42,6 +42,7 @@ class AccountSection:
     context: Callable[[Any, Any], dict[str, Any]]  # (user, account) -> context
     permission: str = ""  # needed to see it; empty: whoever sees the account
     order: int = 100
+    tab: str = "details"  # the page's tab it is drawn on (details, journal, ...)
 
 
 _SECTIONS = _Registry("account page sections", "title")
@@ -51,9 +52,9 @@ def register_section(section: AccountSection) -> AccountSection:
     return _SECTIONS.register(section)
 
 
-def sections_for(user) -> list[AccountSection]:
-    """The registered sections ``user`` may see, in page order."""
-    return _SECTIONS.for_user(user)
+def sections_for(user, tab: str = "details") -> list[AccountSection]:
+    """The registered sections of ``tab`` that ``user`` may see, in page order."""
+    return [s for s in _SECTIONS.for_user(user) if s.tab == tab]
 
 
 # --- the Actions dropdown ----------------------------------------------------------------

@@ -4,6 +4,7 @@ starts from ``accounts_visible_to``: the one place tenant scoping lives."""
 from __future__ import annotations
 
 from django.db.models import F, Q, QuerySet
+from django.utils import timezone
 
 from accounts.columns import DEFAULT_COLUMNS, GRID_COLUMNS
 from accounts.masking import mask_account_number, mask_email, mask_phone
@@ -209,7 +210,7 @@ def account_for_page(user, pk) -> Account | None:
     )
 
 
-def account_page_context(user, account: Account) -> dict:
+def account_page_context(user, account: Account, *, tab: str = "details") -> dict:
     """What the account page shows of the accounts app's own data, masked
     unless the user may see it all (other apps add their sections:
     ``accounts.sections``)."""
@@ -228,8 +229,11 @@ def account_page_context(user, account: Account) -> dict:
             "number": p.number if unmasked else mask_phone(p.number),
             "type": p.get_phone_type_display(),
             "validity": p.get_validity_display(),
+            "note": p.validity_note,
+            "changed_by": p.validity_changed_by,
+            "changed_at": p.validity_changed_at,
         }
-        for p in debtor.phones.all()
+        for p in debtor.phones.select_related("validity_changed_by")
     ]
     return {
         "account": account,
@@ -239,9 +243,10 @@ def account_page_context(user, account: Account) -> dict:
         "debtor": debtor,
         "emails": emails,
         "phones": phones,
-        "notes": account.notes.select_related("note_type", "author")[:20],
-        "alerts": account.alerts.filter(is_active=True),
-        "history": account_history(user, account),
+        "alerts": account.alerts.filter(is_active=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+        ),
+        "history": account_history(user, account) if tab == "details" else None,
     }
 
 

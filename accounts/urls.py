@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts import views, work_views
 
 app_name = "accounts"
 
@@ -14,4 +14,24 @@ urlpatterns = [
     path("lists/<int:pk>/edit/", views.list_edit, name="list-edit"),
     path("lists/<int:pk>/delete/", views.list_delete, name="list-delete"),
     path("<int:pk>/", views.account_detail, name="detail"),
+    # A collector's work on the account (seed 004).
+    path("<int:pk>/notes/new/", work_views.add_note, name="note-add"),
+    path("<int:pk>/interactions/new/", work_views.add_interaction, name="interaction-add"),
+    path("<int:pk>/tasks/", work_views.account_tasks, name="tasks"),
+    path("<int:pk>/tasks/new/", work_views.create_task, name="task-create"),
+    path("tasks/<int:task_pk>/edit/", work_views.edit_task, name="task-edit"),
+    path("tasks/<int:task_pk>/resolve/", work_views.resolve_task, name="task-resolve"),
+    path("tasks/mine/", work_views.my_tasks, name="my-tasks"),
+    path(
+        "<int:pk>/phones/validate/",
+        work_views.phone_validity,
+        {"valid": True},
+        name="phone-validate",
+    ),
+    path(
+        "<int:pk>/phones/invalidate/",
+        work_views.phone_validity,
+        {"valid": False},
+        name="phone-invalidate",
+    ),
 ]

@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import selectors, services
+from accounts import diary, selectors, services
 from accounts.filters import AccountFilter, filter_params
 from accounts.forms import ColumnsForm, SavedListForm
 from accounts.grid import GridState, build_grid
@@ -210,23 +210,68 @@ def list_delete(request, pk):
 # --- the account page ---------------------------------------------------------------
 
 
+TABS = (
+    ("details", "Account Details"),
+    ("diary", "Diary"),
+    ("files", "Files"),
+    ("journal", "Journal"),
+)
+
+
 @require_GET
 @permission_required("accounts.view_account", raise_exception=True)
 def account_detail(request, pk):
     account = selectors.account_for_page(request.user, pk)
     if account is None:
         raise Http404("No such account.")
-    context = selectors.account_page_context(request.user, account)
+    tab = request.GET.get("tab", "details")
+    if tab not in dict(TABS):
+        tab = "details"
+    context = selectors.account_page_context(request.user, account, tab=tab)
+    context["tabs"], context["tab"] = TABS, tab
     context["sections"] = [
         render_to_string(
             section.template,
             {"account": account, **section.context(request.user, account)},
             request=request,
         )
-        for section in sections_for(request.user)
+        for section in sections_for(request.user, tab)
     ]
     context["page_actions"] = [
         (action.label, reverse(action.url_name, args=[account.pk]))
         for action in page_actions_for(request.user)
     ]
+    if tab == "diary":
+        context.update(_diary_context(request, account))
     return render(request, "accounts/detail.html", context)
+
+
+def _diary_context(request, account) -> dict:
+    users = list(selectors.company_users(request.user, active_only=False))
+    claims = diary.claim_choices(account)
+    sources = diary.sources_for(request.user)
+    filters = diary.parse_filters(request.GET, sources=sources, users=users, claims=claims)
+    page = diary.diary_page(request.user, account, filters, request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    clear = {}
+    for name, params in (
+        ("date", ("date_from", "date_to")),
+        ("event", ("event",)),
+        ("user", ("user",)),
+        ("claim", ("claim",)),
+    ):
+        rest = query.copy()
+        for param in params:
+            rest.pop(param, None)
+        clear[name] = "?" + rest.urlencode()
+    return {
+        "diary_clear": clear,
+        "diary": page,
+        "diary_filters": filters,
+        "diary_sources": sources,
+        "diary_event_choices": [(s.key, s.label) for s in sources],
+        "diary_user_choices": [(u.pk, u.get_full_name() or u.username) for u in users],
+        "diary_claims": claims,
+        "diary_query": query.urlencode(),
+    }

@@ -7,8 +7,13 @@ class BillingConfig(AppConfig):
     def ready(self):
         from accounts.columns import register_columns
         from accounts.models import CONFIGURATION_UNIQUE
-        from accounts.sections import AccountSection, register_section
-        from billing import selectors
+        from accounts.sections import (
+            AccountAction,
+            AccountSection,
+            register_action,
+            register_section,
+        )
+        from billing import diary, selectors  # noqa: F401  (diary registers its sources)
         from billing.actions import add_fees, credit_payments, freeze, write_off  # noqa: F401
         from billing.columns import CLAIMS_COLUMNS
         from billing.models import CancellationReason, ServiceType
@@ -54,5 +59,25 @@ class BillingConfig(AppConfig):
                 context=selectors.account_journal,
                 permission="billing.view_ledgerentry",
                 order=20,
+                tab="journal",
+            )
+        )
+        register_section(
+            AccountSection(
+                key="payment_agreements",
+                title="Recent payment agreements",
+                template="billing/_account_promises.html",
+                context=selectors.account_promises,
+                permission="billing.view_promisetopay",
+                order=15,
+            )
+        )
+        register_action(
+            AccountAction(
+                key="create_promise",
+                label="Create promise to pay",
+                url_name="billing:promise-create",
+                permission="billing.add_promisetopay",
+                order=41,
             )
         )

@@ -393,6 +393,20 @@ class BillingPolicy(models.Model):
         blank=True,
         help_text="Add Fees refuses a fee above this for any one account. Empty: no maximum.",
     )
+    task_on_broken_promise = models.BooleanField(
+        "Task on a broken promise",
+        default=False,
+        help_text="When a promise to pay is broken, create a task for the account's "
+        "assigned collector, due the next day.",
+    )
+    broken_promise_queue = models.ForeignKey(
+        "accounts.WorkQueue",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The queue of those tasks (one of the company's own).",
+    )
 
     class Meta:
         verbose_name_plural = "billing policies"
@@ -449,3 +463,55 @@ class FeeVerificationRow(models.Model):
         indexes = [
             models.Index(fields=["verification", "-amount", "account"], name="fee_verif_row_idx")
         ]
+
+
+# --- promises to pay (seed 004's Actions > Create promise to pay) ---------------------
+
+
+class PromiseToPay(models.Model):
+    """The debtor's promise to pay ``amount`` on a claim by ``due_date``. A
+    daily task settles it: kept once the claim's payments posted since the
+    promise was made cover the amount (on or before the due date), broken
+    when the due date has passed without."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        KEPT = "kept", "Kept"
+        BROKEN = "broken", "Broken"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="promises")
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="promises")
+    amount = models.DecimalField(**MONEY)
+    payment_method = models.ForeignKey(
+        PaymentMethod, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    due_date = models.DateField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    paid_amount = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="What the payments covered when it was settled."
+    )
+    settled_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="promise_amount_positive"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "created_at"], name="promise_account_idx"),
+            # The daily settlement reads the pending promises only.
+            models.Index(
+                fields=["due_date"],
+                condition=models.Q(state="pending"),
+                name="promise_pending_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Promise of {self.amount} by {self.due_date}"

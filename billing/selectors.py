@@ -29,6 +29,7 @@ from billing.models import (
     Claim,
     LedgerEntry,
     Payment,
+    PromiseToPay,
     SubscriptionFreeze,
 )
 
@@ -189,6 +190,16 @@ def account_journal(user, account: Account) -> dict:
         .order_by("-posted_at", "-pk")[:50]
     )
     return {"ledger": ledger}
+
+
+def account_promises(user, account: Account) -> dict:
+    """The account's latest promises to pay (Recent payment agreements)."""
+    latest = (
+        PromiseToPay.objects.filter(account=account)
+        .select_related("claim", "payment_method", "created_by")
+        .order_by("-created_at", "-pk")[:10]
+    )
+    return {"promises": latest}
 
 
 # --- frozen customers (Bulk Freeze Rollback) -----------------------------------------------

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from billing import views
+from billing import promise_views, views
 
 app_name = "billing"
 
 urlpatterns = [
+    path("accounts/<int:pk>/promise/", promise_views.create_promise, name="promise-create"),
     path("frozen/", views.frozen_list, name="frozen"),
     path("fees/verification/<int:pk>/", views.fee_verification_rows, name="fee-verification"),
     path("write-off-file/", views.write_off_file_upload, name="write-off-file-upload"),

@@ -5,6 +5,7 @@ from django.urls import NoReverseMatch, reverse
 # (label, url name, permission needed or None)
 SECTIONS = [
     ("Accounts", "accounts:grid", "accounts.view_account"),
+    ("My tasks", "accounts:my-tasks", "accounts.work_account"),
     ("Bulk operations", "bulkops:operation-list", "bulkops.view_bulkoperation"),
     ("Approvals", "bulkops:approvals", "bulkops.view_bulkoperation"),
     ("Messages", "messages:batches", "communications.view_message"),

@@ -9,7 +9,7 @@ class CommunicationsConfig(AppConfig):
         from anymail.signals import tracking
 
         # The gate's legal rules register themselves, after its own.
-        from communications import contact_rules, delivery  # noqa: F401  (register)
+        from communications import contact_rules, delivery, diary  # noqa: F401  (register)
         from communications.actions import schedule_emails, send_message  # noqa: F401  (register)
 
         # The ESP's delivery events, from anymail's authenticated webhook views.

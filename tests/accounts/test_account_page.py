@@ -1,5 +1,6 @@
 """The account page: the accounts app's own details, and the sections other
-apps contribute (billing's Claims and Journal) for users who may see them."""
+apps contribute (billing's Claims on Account Details, its Journal on the
+Journal tab) for users who may see them."""
 
 from decimal import Decimal
 
@@ -22,9 +23,10 @@ def account(company):
     return account
 
 
-def page(client, user, account) -> str:
+def page(client, user, account, tab="") -> str:
     client.force_login(user)
-    response = client.get(reverse("accounts:detail", args=[account.pk]))
+    url = reverse("accounts:detail", args=[account.pk])
+    response = client.get(f"{url}?tab={tab}" if tab else url)
     assert response.status_code == 200
     return response.content.decode()
 
@@ -32,8 +34,10 @@ def page(client, user, account) -> str:
 def test_a_collector_sees_the_claims_and_the_journal(client, collector, account):
     html = page(client, collector, account)
     assert 'data-testid="account-claims"' in html and "INV-2041" in html
-    assert 'data-testid="account-journal"' in html and "Charge" in html
-    assert html.index("account-claims") < html.index("account-journal")
+    assert 'data-testid="account-journal"' not in html
+    journal = page(client, collector, account, tab="journal")
+    assert 'data-testid="account-journal"' in journal and "Charge" in journal
+    assert "account-claims" not in journal
 
 
 def test_a_section_needs_its_permission(client, company, account):
@@ -43,4 +47,4 @@ def test_a_section_needs_its_permission(client, company, account):
     viewer.user_permissions.add(Permission.objects.get(codename="view_account"))
     html = page(client, viewer, account)
     assert "account-claims" not in html and "INV-2041" not in html
-    assert "account-journal" not in html
+    assert "account-journal" not in page(client, viewer, account, tab="journal")

@@ -674,6 +674,24 @@ class SavedList(models.Model):
         return self.name
 
 
+from accounts.models.work import (  # noqa: E402  (they refer to the models above)
+    DelinquencyReason,
+    Interaction,
+    InteractionOutcome,
+    Task,
+    WorkGroup,
+    WorkQueue,
+)
+
+__all__ = [
+    "DelinquencyReason",
+    "Interaction",
+    "InteractionOutcome",
+    "Task",
+    "WorkGroup",
+    "WorkQueue",
+]
+
 # The configuration models, each with the fields whose values must differ
 # among the rows one company is offered together (the defaults and its own).
 CONFIGURATION_UNIQUE: dict[type[models.Model], tuple[tuple[str, ...], ...]] = {
@@ -686,4 +704,6 @@ CONFIGURATION_UNIQUE: dict[type[models.Model], tuple[tuple[str, ...], ...]] = {
     Portfolio: (("client", "name"),),
     Creditor: (("name",),),
     Agency: (("name",), ("code",)),
+    InteractionOutcome: (("name",),),
+    DelinquencyReason: (("name",),),
 }

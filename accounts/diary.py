@@ -1,0 +1,393 @@
+"""The Diary (seed 004, section 2): every past activity on an account, from
+every app, in one timeline.
+
+Each app registers its sources of events: a queryset of the account's rows
+reduced to the same five columns (when, event, who, claim, row id). The
+Diary asks for them all as ONE ``UNION ALL``, filtered (dates, events, users,
+claims), ordered and paged by the database; then each source describes the
+rows of the page that are its own, in one query. A page of the Diary is a
+fixed number of queries however many events the account has.
+
+The accounts app's own sources are registered here; billing and
+communications register theirs in their ``AppConfig.ready``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from itertools import groupby
+from zoneinfo import ZoneInfo
+
+from django.core.paginator import Paginator
+from django.db.models import BigIntegerField, CharField, F, Q, QuerySet, Value
+from django.db.models.functions import Cast
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Account, Interaction, Note, Task, User
+from accounts.sections import _Registry
+from bulkops.models import AuditEvent
+from bulkops.selectors import with_readable_changes
+
+PAGE_SIZE = 100
+_COLUMNS = ("d_at", "d_event", "d_actor", "d_claim", "d_ref")
+
+
+@dataclass(frozen=True)
+class DiaryEntry:
+    """What one event says: a title, a line of detail, and where it links."""
+
+    title: str
+    detail: str = ""
+    url: str = ""
+    link_text: str = ""
+    operation_id: int | None = None
+    changes: tuple = ()
+
+
+@dataclass(frozen=True)
+class DiarySource:
+    """One kind of event. ``rows(account)`` gives the account's rows, with
+    columns named as ``diary_rows`` makes them; ``describe(user, ids)`` what
+    each row of a page says, by id."""
+
+    key: str
+    label: str  # the Event filter's word
+    rows: Callable[[Account], QuerySet]
+    describe: Callable[[object, list[int]], dict[int, DiaryEntry]]
+    permission: str = ""
+    order: int = 100
+    names_claims: bool = False  # its rows name a claim (the Claim Reference filter)
+
+
+_SOURCES = _Registry("diary sources", "label")
+
+
+def register_diary_source(source: DiarySource) -> DiarySource:
+    return _SOURCES.register(source)
+
+
+def sources_for(user) -> list[DiarySource]:
+    return _SOURCES.for_user(user)
+
+
+_CLAIMS: list[Callable[[Account], list[tuple[int, str]]]] = []
+
+
+def register_claim_choices(choices: Callable[[Account], list[tuple[int, str]]]) -> None:
+    """The app that owns claims says which an account has (the Claim
+    Reference filter's options): [(id, reference)]."""
+    _CLAIMS.append(choices)
+
+
+def claim_choices(account: Account) -> list[tuple[int, str]]:
+    return [choice for choices in _CLAIMS for choice in choices(account)]
+
+
+def diary_rows(queryset: QuerySet, *, at: str, actor: str | None, claim: str | None, key: str):
+    """``queryset`` as a Diary source's rows: its time, actor and claim columns
+    under the Diary's names (all annotations, so every source's columns come
+    in the same order in the union)."""
+    # Typed: PostgreSQL makes an untyped NULL of the first arms text, which
+    # then cannot meet a later arm's bigint.
+    none = Cast(Value(None), output_field=BigIntegerField())
+    return (
+        queryset.order_by()
+        .annotate(
+            d_at=F(at),
+            d_event=Value(key, output_field=CharField()),
+            d_actor=F(actor) if actor else none,
+            d_claim=F(claim) if claim else none,
+            d_ref=F("pk"),
+        )
+        .values(*_COLUMNS)
+    )
+
+
+# --- the filters -------------------------------------------------------------------------
+
+
+@dataclass
+class DiaryFilters:
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    events: list[str] = field(default_factory=list)  # empty: all
+    users: list[int] = field(default_factory=list)
+    claims: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.date_from or self.date_to or self.events or self.users or self.claims)
+
+
+def _ids(values: Iterable[str], allowed: set[int], what: str, problems: list[str]) -> list[int]:
+    ids = []
+    for value in values:
+        try:
+            pk = int(value)
+        except (TypeError, ValueError):
+            pk = None
+        if pk not in allowed:
+            problems.append(f"Unknown {what} left out of the filter.")
+            continue
+        ids.append(pk)
+    return ids
+
+
+def _date(value: str, label: str, problems: list[str]) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        problems.append(f"{label} is not a date (YYYY-MM-DD); it was left out.")
+        return None
+
+
+def parse_filters(querydict, *, sources, users, claims) -> DiaryFilters:
+    """The Diary's filters from the query string; unknown values are left
+    out with a message, never trusted (a user id of another company is
+    unknown here)."""
+    problems: list[str] = []
+    keys = {s.key for s in sources}
+    events = [e for e in querydict.getlist("event") if e in keys]
+    if len(events) != len(querydict.getlist("event")):
+        problems.append("Unknown event left out of the filter.")
+    filters = DiaryFilters(
+        date_from=_date(querydict.get("date_from", ""), "The first day", problems),
+        date_to=_date(querydict.get("date_to", ""), "The last day", problems),
+        events=events,
+        users=_ids(querydict.getlist("user"), {u.pk for u in users}, "user", problems),
+        claims=_ids(querydict.getlist("claim"), {pk for pk, _ in claims}, "claim", problems),
+        problems=problems,
+    )
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        filters.date_from, filters.date_to = filters.date_to, filters.date_from
+    return filters
+
+
+# --- the page ----------------------------------------------------------------------------
+
+
+def _filtered(queryset: QuerySet, filters: DiaryFilters, zone: ZoneInfo) -> QuerySet:
+    if filters.date_from:
+        start = dt.datetime.combine(filters.date_from, dt.time(), tzinfo=zone)
+        queryset = queryset.filter(d_at__gte=start)
+    if filters.date_to:
+        end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+        queryset = queryset.filter(d_at__lt=end)
+    if filters.users:
+        queryset = queryset.filter(d_actor__in=filters.users)
+    if filters.claims:
+        queryset = queryset.filter(d_claim__in=filters.claims)
+    return queryset
+
+
+@dataclass
+class DiaryDay:
+    day: dt.date
+    events: list
+
+
+def diary_page(user, account: Account, filters: DiaryFilters, page_number) -> dict:
+    """One page of the account's Diary, newest first, grouped by day in the
+    user's zone."""
+    zone = ZoneInfo(user.timezone or "UTC")
+    sources = [s for s in sources_for(user) if not filters.events or s.key in filters.events]
+    if filters.claims:
+        # Events that name no claim are not about the claims asked for.
+        sources = [s for s in sources if s.names_claims]
+    arms = [_filtered(s.rows(account), filters, zone) for s in sources]
+    if not arms:
+        return {"days": [], "page": None}
+    union = arms[0].union(*arms[1:], all=True) if len(arms) > 1 else arms[0]
+    ordered = union.order_by("-d_at", "-d_ref")
+    page = Paginator(ordered, PAGE_SIZE).get_page(page_number)
+    rows = list(page.object_list)
+    by_source: dict[str, list[int]] = {}
+    for row in rows:
+        by_source.setdefault(row["d_event"], []).append(row["d_ref"])
+    described = {s.key: s.describe(user, by_source[s.key]) for s in sources if s.key in by_source}
+    labels = {s.key: s.label for s in sources}
+    actors = dict(
+        User.objects.filter(pk__in={r["d_actor"] for r in rows if r["d_actor"]}).values_list(
+            "pk", "username"
+        )
+    )
+    events = [
+        {
+            "at": timezone.localtime(row["d_at"], zone),
+            "event": labels[row["d_event"]],
+            "key": row["d_event"],
+            "actor": actors.get(row["d_actor"], "system" if not row["d_actor"] else "former user"),
+            "entry": described[row["d_event"]].get(row["d_ref"], DiaryEntry(title="(removed)")),
+        }
+        for row in rows
+    ]
+    days = [
+        DiaryDay(day=day, events=list(group))
+        for day, group in groupby(events, key=lambda e: e["at"].date())
+    ]
+    return {"days": days, "page": page}
+
+
+# --- the accounts app's own sources ------------------------------------------------------
+
+
+def _audit_rows(account: Account, key: str, condition: Q) -> QuerySet:
+    events = AuditEvent.objects.filter(
+        condition, object_type="accounts.account", object_id=account.pk
+    )
+    return diary_rows(events, at="occurred_at", actor="actor_id", claim=None, key=key)
+
+
+def _describe_audit(user, ids: list[int]) -> dict[int, DiaryEntry]:
+    events = with_readable_changes(AuditEvent.objects.filter(pk__in=ids))
+    return {
+        e.pk: DiaryEntry(
+            title=e.action.split(".", 1)[-1].replace("_", " ").capitalize(),
+            operation_id=e.bulk_operation_id,
+            changes=tuple(e.readable_changes),
+        )
+        for e in events
+    }
+
+
+def _describe_notes(user, ids):
+    return {
+        n.pk: DiaryEntry(title=str(n.note_type or "Note"), detail=n.body)
+        for n in Note.objects.filter(pk__in=ids).select_related("note_type")
+    }
+
+
+def _describe_interactions(user, ids):
+    return {
+        i.pk: DiaryEntry(
+            title=f"{i.get_method_display()}, {i.get_direction_display().split(' (')[0].lower()}:"
+            f" {i.outcome}",
+            detail=" · ".join(
+                part
+                for part in (f"Reason: {i.delinquency_reason}", i.additional_information)
+                if part
+            ),
+        )
+        for i in Interaction.objects.filter(pk__in=ids).select_related(
+            "outcome", "delinquency_reason"
+        )
+    }
+
+
+def _task_entry(task: Task, resolved: bool) -> DiaryEntry:
+    who = str(task.queue or task.group) + (f" / {task.assignee}" if task.assignee_id else "")
+    if resolved:
+        return DiaryEntry(title=f"Task resolved ({who})", detail=task.resolution_note)
+    tags = f" · Tags: {task.tags_text}" if task.tags else ""
+    return DiaryEntry(
+        title=f"Task for {who}, due {task.due_date:%Y-%m-%d}", detail=f"{task.notes}{tags}"
+    )
+
+
+def _describe_tasks(resolved: bool):
+    def describe(user, ids):
+        tasks = Task.objects.filter(pk__in=ids).select_related("queue", "group", "assignee")
+        return {t.pk: _task_entry(t, resolved) for t in tasks}
+
+    return describe
+
+
+_STATUS = Q(action="account.status_changed") | Q(action__in=["account.frozen"])
+_ASSIGNMENT = Q(action="account.assigned")
+_PHONE = Q(action__startswith="phone.")
+# An interaction's "account worked" is the interaction's own event.
+_OTHER = ~(_STATUS | _ASSIGNMENT | _PHONE | Q(action="account.worked"))
+
+for _source in (
+    DiarySource(
+        key="note",
+        label="Note",
+        rows=lambda a: diary_rows(
+            Note.objects.filter(account=a),
+            at="created_at",
+            actor="author_id",
+            claim=None,
+            key="note",
+        ),
+        describe=_describe_notes,
+        order=10,
+    ),
+    DiarySource(
+        key="interaction",
+        label="Interaction",
+        rows=lambda a: diary_rows(
+            Interaction.objects.filter(account=a),
+            at="created_at",
+            actor="user_id",
+            claim=None,
+            key="interaction",
+        ),
+        describe=_describe_interactions,
+        order=11,
+    ),
+    DiarySource(
+        key="task",
+        label="Task created",
+        rows=lambda a: diary_rows(
+            Task.objects.filter(account=a),
+            at="created_at",
+            actor="created_by_id",
+            claim=None,
+            key="task",
+        ),
+        describe=_describe_tasks(resolved=False),
+        order=12,
+    ),
+    DiarySource(
+        key="task_resolved",
+        label="Task resolved",
+        rows=lambda a: diary_rows(
+            Task.objects.filter(account=a, resolved_at__isnull=False),
+            at="resolved_at",
+            actor="resolved_by_id",
+            claim=None,
+            key="task_resolved",
+        ),
+        describe=_describe_tasks(resolved=True),
+        order=13,
+    ),
+    DiarySource(
+        key="status",
+        label="Status change",
+        rows=lambda a: _audit_rows(a, "status", _STATUS),
+        describe=_describe_audit,
+        order=40,
+    ),
+    DiarySource(
+        key="assignment",
+        label="Assignment",
+        rows=lambda a: _audit_rows(a, "assignment", _ASSIGNMENT),
+        describe=_describe_audit,
+        order=41,
+    ),
+    DiarySource(
+        key="phone",
+        label="Phone validity",
+        rows=lambda a: _audit_rows(a, "phone", _PHONE),
+        describe=_describe_audit,
+        order=42,
+    ),
+    DiarySource(
+        key="account_change",
+        label="Other account change",
+        rows=lambda a: _audit_rows(a, "account_change", _OTHER),
+        describe=_describe_audit,
+        order=49,
+    ),
+):
+    register_diary_source(_source)
+
+
+def operation_url(operation_id: int | None) -> str:
+    return reverse("bulkops:operation-detail", args=[operation_id]) if operation_id else ""

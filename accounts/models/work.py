@@ -1,0 +1,238 @@
+"""What collectors do on an account (seed 004): tasks for queues and groups,
+interactions with the debtor, and each user's layout of the account page.
+
+Queues and groups belong to one company (there are no platform defaults:
+who works which queue is a company's own organisation). The interaction's
+outcomes and delinquency reasons are configuration like the note types:
+the platform's defaults plus each company's own.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.timezone import now
+
+
+class _Team(models.Model):
+    """A company's queue or group of users that tasks are assigned to."""
+
+    company = models.ForeignKey(
+        "accounts.Company", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    name = models.CharField(max_length=100)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class WorkQueue(_Team):
+    """A queue of work (seed 004's "Queue"); a task for it may also name one
+    of its members."""
+
+    class Meta(_Team.Meta):
+        verbose_name = "queue"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "name"],
+                name="workqueue_company_name_uniq",
+                violation_error_message="A queue with this name exists.",
+            )
+        ]
+
+
+class WorkGroup(_Team):
+    """A group of users (seed 004's "Group"); a task for it is anyone's in it."""
+
+    class Meta(_Team.Meta):
+        verbose_name = "group"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "name"],
+                name="workgroup_company_name_uniq",
+                violation_error_message="A group with this name exists.",
+            )
+        ]
+
+
+class Task(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="tasks")
+    queue = models.ForeignKey(
+        WorkQueue, on_delete=models.PROTECT, null=True, blank=True, related_name="tasks"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_tasks",
+        help_text="A user of the queue (optional).",
+    )
+    group = models.ForeignKey(
+        WorkGroup, on_delete=models.PROTECT, null=True, blank=True, related_name="tasks"
+    )
+    due_date = models.DateField()
+    tags = models.JSONField(default=list, blank=True)
+    notes = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["due_date", "pk"]
+        constraints = [
+            # A queue or a group, never both; a user only with a queue.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(queue__isnull=False, group__isnull=True)
+                    | models.Q(queue__isnull=True, group__isnull=False, assignee__isnull=True)
+                ),
+                name="task_queue_or_group",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "created_at"], name="task_account_idx"),
+            models.Index(fields=["assignee", "status", "due_date"], name="task_assignee_idx"),
+            models.Index(fields=["queue", "status", "due_date"], name="task_queue_idx"),
+            models.Index(fields=["group", "status", "due_date"], name="task_group_idx"),
+        ]
+
+    def __str__(self):
+        return f"Task for {self.queue or self.group} due {self.due_date}"
+
+    @property
+    def tags_text(self) -> str:
+        return ", ".join(self.tags)
+
+
+class InteractionOutcome(models.Model):
+    """What came of a contact (Promise made, Refused to pay, No answer, ...)."""
+
+    company = models.ForeignKey(
+        "accounts.Company",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text="Empty for a platform default, offered to every company.",
+    )
+    name = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(company__isnull=True),
+                name="interactionoutcome_default_name_uniq",
+                violation_error_message="An outcome with this name exists.",
+            ),
+            models.UniqueConstraint(
+                fields=["company", "name"],
+                condition=models.Q(company__isnull=False),
+                name="interactionoutcome_own_name_uniq",
+                violation_error_message="An outcome with this name exists.",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class DelinquencyReason(models.Model):
+    """Why the debtor is behind (Job loss, Illness, Dispute, ...)."""
+
+    company = models.ForeignKey(
+        "accounts.Company",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text="Empty for a platform default, offered to every company.",
+    )
+    name = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(company__isnull=True),
+                name="delinquencyreason_default_name_uniq",
+                violation_error_message="A reason with this name exists.",
+            ),
+            models.UniqueConstraint(
+                fields=["company", "name"],
+                condition=models.Q(company__isnull=False),
+                name="delinquencyreason_own_name_uniq",
+                violation_error_message="A reason with this name exists.",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Interaction(models.Model):
+    """One contact with the debtor, recorded by the collector (Add Interaction)."""
+
+    class Method(models.TextChoices):
+        PHONE = "phone", "Phone call"
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+        LETTER = "letter", "Letter"
+        IN_PERSON = "in_person", "In person"
+        OTHER = "other", "Other"
+
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound", "Outbound (we contacted them)"
+        INBOUND = "inbound", "Inbound (they contacted us)"
+
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.CASCADE, related_name="interactions"
+    )
+    method = models.CharField("Communication method", max_length=10, choices=Method.choices)
+    outcome = models.ForeignKey(InteractionOutcome, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(
+        "Direction of the contact", max_length=10, choices=Direction.choices
+    )
+    delinquency_reason = models.ForeignKey(
+        DelinquencyReason,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="Reason for delinquency",
+    )
+    additional_information = models.TextField(blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["account", "created_at"], name="interaction_account_idx")]
+
+    def __str__(self):
+        return f"{self.get_method_display()}: {self.outcome}"

@@ -1,0 +1,136 @@
+"""Billing's events in the account's Diary: payments and other ledger
+postings (each with its claim), and promises to pay, made and settled."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.urls import reverse
+
+from accounts.diary import (
+    DiaryEntry,
+    DiarySource,
+    diary_rows,
+    register_claim_choices,
+    register_diary_source,
+)
+from billing.models import Claim, LedgerEntry, PromiseToPay
+
+
+def _claim_url(claim) -> str:
+    return reverse("accounts:detail", args=[claim.account_id]) + "?tab=journal" if claim else ""
+
+
+def _describe_ledger(user, ids):
+    entries = LedgerEntry.objects.filter(pk__in=ids).select_related("claim", "payment_method")
+    return {
+        e.pk: DiaryEntry(
+            title=f"{e.get_kind_display()} of {e.amount:,.2f}",
+            detail=" · ".join(
+                part
+                for part in (
+                    e.description,
+                    f"{e.get_context_display()} posting",
+                    str(e.payment_method or ""),
+                )
+                if part
+            ),
+            url=_claim_url(e.claim),
+            link_text=f"Claim {e.claim.reference}" if e.claim_id else "",
+            operation_id=e.bulk_operation_id,
+        )
+        for e in entries
+    }
+
+
+def _describe_promises(settled: bool):
+    def describe(user, ids):
+        promises = PromiseToPay.objects.filter(pk__in=ids).select_related("claim")
+        out = {}
+        for p in promises:
+            if settled:
+                title = f"Promise to pay {p.get_state_display().lower()}"
+                detail = f"{p.paid_amount or 0:,.2f} paid of {p.amount:,.2f} due {p.due_date}"
+            else:
+                title = f"Promise to pay {p.amount:,.2f} by {p.due_date}"
+                detail = str(p.payment_method or "")
+            out[p.pk] = DiaryEntry(
+                title=title,
+                detail=detail,
+                url=_claim_url(p.claim),
+                link_text=f"Claim {p.claim.reference}",
+            )
+        return out
+
+    return describe
+
+
+def _ledger(account, key: str, condition: Q):
+    return diary_rows(
+        LedgerEntry.objects.filter(condition, account=account),
+        at="posted_at",
+        actor="created_by_id",
+        claim="claim_id",
+        key=key,
+    )
+
+
+_PAYMENT = Q(kind=LedgerEntry.Kind.PAYMENT)
+
+for _source in (
+    DiarySource(
+        key="payment",
+        label="Payment",
+        rows=lambda a: _ledger(a, "payment", _PAYMENT),
+        describe=_describe_ledger,
+        permission="billing.view_ledgerentry",
+        order=20,
+        names_claims=True,
+    ),
+    DiarySource(
+        key="ledger",
+        label="Ledger posting",
+        rows=lambda a: _ledger(a, "ledger", ~_PAYMENT),
+        describe=_describe_ledger,
+        permission="billing.view_ledgerentry",
+        order=21,
+        names_claims=True,
+    ),
+    DiarySource(
+        key="promise",
+        label="Promise to pay",
+        rows=lambda a: diary_rows(
+            PromiseToPay.objects.filter(account=a),
+            at="created_at",
+            actor="created_by_id",
+            claim="claim_id",
+            key="promise",
+        ),
+        describe=_describe_promises(settled=False),
+        permission="billing.view_promisetopay",
+        order=14,
+        names_claims=True,
+    ),
+    DiarySource(
+        key="promise_settled",
+        label="Promise kept or broken",
+        rows=lambda a: diary_rows(
+            PromiseToPay.objects.filter(account=a, settled_at__isnull=False),
+            at="settled_at",
+            actor=None,
+            claim="claim_id",
+            key="promise_settled",
+        ),
+        describe=_describe_promises(settled=True),
+        permission="billing.view_promisetopay",
+        order=15,
+        names_claims=True,
+    ),
+):
+    register_diary_source(_source)
+
+
+register_claim_choices(
+    lambda account: list(
+        Claim.objects.filter(account=account).order_by("reference").values_list("pk", "reference")
+    )
+)

@@ -1,0 +1,36 @@
+"""Form helpers every app's pages share."""
+
+from __future__ import annotations
+
+from django import forms
+
+DATE = forms.DateInput(attrs={"type": "date"})
+
+
+class BootstrapForm(forms.Form):
+    """Bootstrap's classes on every widget, so the templates draw fields alike."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for bound in self.fields.values():
+            widget = bound.widget
+            if isinstance(widget, forms.RadioSelect | forms.CheckboxSelectMultiple):
+                css = "form-check-input"
+            elif isinstance(widget, forms.Select):
+                css = "form-select"
+            else:
+                css = "form-control"
+            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+
+    show_when: dict[str, str] = {}  # field -> "other_field:value" (static/js/show_when.js)
+
+    def rows(self):
+        """(bound field, is a group of radios, show-when) for the template."""
+        return [
+            (
+                self[name],
+                isinstance(field.widget, forms.RadioSelect),
+                self.show_when.get(name, ""),
+            )
+            for name, field in self.fields.items()
+        ]
