@@ -6,7 +6,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         # The bulk actions this app contributes register themselves on import.
-        from accounts import actions, diary  # noqa: F401  (register)
+        from accounts import actions, diary, widgets  # noqa: F401  (register)
         from accounts.selectable import ACCOUNTS
         from bulkops.registry import (
             register_audit_company,

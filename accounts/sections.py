@@ -43,6 +43,7 @@ class AccountSection:
     permission: str = ""  # needed to see it; empty: whoever sees the account
     order: int = 100
     tab: str = "details"  # the page's tab it is drawn on (details, journal, ...)
+    width: int = 6  # its width on Account Details until a layout says otherwise (of 12)
 
 
 _SECTIONS = _Registry("account page sections", "title")

@@ -7,7 +7,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.columns import DEFAULT_COLUMNS, GRID_COLUMNS
-from accounts.masking import mask_account_number, mask_email, mask_phone
+from accounts.masking import mask_account_number
 from accounts.models import (
     CONFIGURATION_UNIQUE,
     Account,
@@ -210,43 +210,20 @@ def account_for_page(user, pk) -> Account | None:
     )
 
 
-def account_page_context(user, account: Account, *, tab: str = "details") -> dict:
-    """What the account page shows of the accounts app's own data, masked
-    unless the user may see it all (other apps add their sections:
-    ``accounts.sections``)."""
+def account_page_context(user, account: Account) -> dict:
+    """What the account page's header shows of the accounts app's own data,
+    masked unless the user may see it all (the widgets and tabs add the
+    rest: ``accounts.widgets``, ``accounts.sections``)."""
     unmasked = user.has_perm("accounts.view_unmasked_data")
-    debtor = account.debtor
-    emails = [
-        {
-            "address": e.address if unmasked else mask_email(e.address),
-            "validity": e.get_validity_display(),
-            "opted_out": e.email_opted_out,
-        }
-        for e in debtor.emails.all()
-    ]
-    phones = [
-        {
-            "number": p.number if unmasked else mask_phone(p.number),
-            "type": p.get_phone_type_display(),
-            "validity": p.get_validity_display(),
-            "note": p.validity_note,
-            "changed_by": p.validity_changed_by,
-            "changed_at": p.validity_changed_at,
-        }
-        for p in debtor.phones.select_related("validity_changed_by")
-    ]
     return {
         "account": account,
         "account_number": account.account_number
         if unmasked
         else mask_account_number(account.account_number),
-        "debtor": debtor,
-        "emails": emails,
-        "phones": phones,
+        "debtor": account.debtor,
         "alerts": account.alerts.filter(is_active=True).filter(
             Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
         ),
-        "history": account_history(user, account) if tab == "details" else None,
     }
 
 

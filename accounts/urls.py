@@ -14,6 +14,10 @@ urlpatterns = [
     path("lists/<int:pk>/edit/", views.list_edit, name="list-edit"),
     path("lists/<int:pk>/delete/", views.list_delete, name="list-delete"),
     path("<int:pk>/", views.account_detail, name="detail"),
+    path("<int:pk>/save/", views.details_save, name="details-save"),
+    path("layout/", views.layout_save, name="layout-save"),
+    path("layout/add/", views.layout_add_widget, name="layout-add"),
+    path("layout/reset/", views.layout_reset, name="layout-reset"),
     # A collector's work on the account (seed 004).
     path("<int:pk>/notes/new/", work_views.add_note, name="note-add"),
     path("<int:pk>/interactions/new/", work_views.add_interaction, name="interaction-add"),

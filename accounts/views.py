@@ -4,6 +4,8 @@ as the ``#grid`` fragment only."""
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,7 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import diary, selectors, services
+from accounts import details, diary, layout, selectors, services, widgets
 from accounts.filters import AccountFilter, filter_params
 from accounts.forms import ColumnsForm, SavedListForm
 from accounts.grid import GridState, build_grid
@@ -227,23 +229,57 @@ def account_detail(request, pk):
     tab = request.GET.get("tab", "details")
     if tab not in dict(TABS):
         tab = "details"
-    context = selectors.account_page_context(request.user, account, tab=tab)
+    context = selectors.account_page_context(request.user, account)
     context["tabs"], context["tab"] = TABS, tab
-    context["sections"] = [
-        render_to_string(
-            section.template,
-            {"account": account, **section.context(request.user, account)},
-            request=request,
-        )
-        for section in sections_for(request.user, tab)
-    ]
     context["page_actions"] = [
         (action.label, reverse(action.url_name, args=[account.pk]))
         for action in page_actions_for(request.user)
     ]
-    if tab == "diary":
+    if tab == "details":
+        context.update(_details_context(request, account))
+    elif tab == "diary":
         context.update(_diary_context(request, account))
+    else:
+        context["sections"] = [
+            render_to_string(
+                section.template,
+                {"account": account, **section.context(request.user, account)},
+                request=request,
+            )
+            for section in sections_for(request.user, tab)
+        ]
     return render(request, "accounts/detail.html", context)
+
+
+def _render_widget(request, account, widget) -> str:
+    if widget.section is not None:
+        section_context = widget.section.context(request.user, account)
+        template = widget.section.template
+    else:
+        section_context = widgets.custom_widget(request.user, account, widget.field_ids)
+        template = "accounts/widgets/_custom_widget.html"
+    return render_to_string(template, {"account": account, **section_context}, request=request)
+
+
+def _details_context(request, account) -> dict:
+    user = request.user
+    page_layout = layout.layout_for(user)
+    can_save = user.has_perm(details.CONTACTS_PERMISSION)
+    return {
+        "widgets": [(w, _render_widget(request, account, w)) for w in page_layout],
+        "layout_json": json.dumps([w.as_json() for w in page_layout]),
+        "widths": layout.WIDTHS,
+        "hidden_widgets": layout.hidden_widgets(user, page_layout),
+        "custom_field_choices": details.custom_fields_of(user),
+        "can_set_default_layout": user.has_perm(layout.DEFAULT_PERMISSION),
+        "can_keep_layout": user.company_id is not None,
+        "details_form": widgets.DETAILS_FORM,
+        "details_fingerprint": details.fingerprint(
+            details.current_values(account, details.custom_fields_of(user))
+        )
+        if can_save
+        else "",
+    }
 
 
 def _diary_context(request, account) -> dict:
@@ -275,3 +311,105 @@ def _diary_context(request, account) -> dict:
         "diary_claims": claims,
         "diary_query": query.urlencode(),
     }
+
+
+# --- Edit Layout and Save ------------------------------------------------------------
+
+
+def _back_to(request, default_pk):
+    """Back to the account page the form came from (only ever an account's)."""
+    account = selectors.account_for_page(request.user, request.POST.get("account", default_pk))
+    if account is None:
+        return redirect("accounts:grid")
+    return redirect(reverse("accounts:detail", args=[account.pk]))
+
+
+@require_POST
+@permission_required("accounts.view_account", raise_exception=True)
+def layout_save(request):
+    try:
+        checked = layout.parse_layout(request.user, request.POST.get("layout", ""))
+        default = request.POST.get("company_default") == "1"
+        layout.save_layout(actor=request.user, widgets=checked, company_default=default)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request, "The company's default layout is saved." if default else "Layout saved."
+        )
+    return _back_to(request, None)
+
+
+@require_POST
+@permission_required("accounts.view_account", raise_exception=True)
+def layout_add_widget(request):
+    """Add widget > Predefined (a widget not on the page) or Custom (a label
+    and custom fields), appended to the layout as it is being edited."""
+    try:
+        current = layout.parse_layout(request.user, request.POST.get("layout", ""))
+        if request.POST.get("kind") == "custom":
+            try:
+                field_ids = [int(v) for v in request.POST.getlist("fields")]
+            except ValueError:
+                raise ValidationError("Choose the custom fields from the list.") from None
+            new = {"label": request.POST.get("label", ""), "fields": field_ids, "width": 6}
+        else:
+            section = layout.available_widgets(request.user).get(request.POST.get("widget", ""))
+            if section is None:
+                raise ValidationError("Choose one of the widgets offered.")
+            new = {"key": section.key, "width": section.width}
+        checked = layout.parse_layout(request.user, json.dumps([*current, new]))
+        layout.save_layout(actor=request.user, widgets=checked)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Widget added.")
+    return _back_to(request, None)
+
+
+@require_POST
+@permission_required("accounts.view_account", raise_exception=True)
+def layout_reset(request):
+    if layout.reset_layout(actor=request.user):
+        messages.success(request, "Your layout is forgotten: you see the company's default.")
+    return _back_to(request, None)
+
+
+@require_POST
+@permission_required(details.CONTACTS_PERMISSION, raise_exception=True)
+def details_save(request, pk):
+    account = selectors.account_for_page(request.user, pk)
+    if account is None:
+        raise Http404("No such account.")
+    post = request.POST
+
+    def prefixed(prefix):
+        return {k.removeprefix(prefix): v for k, v in post.items() if k.startswith(prefix)}
+
+    address = (
+        {name: post.get(name, "") for name in details.ADDRESS_FIELDS}
+        if any(name in post for name in details.ADDRESS_FIELDS)
+        else None
+    )
+    try:
+        changes = details.save_details(
+            actor=request.user,
+            account=account,
+            loaded_fingerprint=post.get("fingerprint", ""),
+            address=address,
+            emails=prefixed("email-"),
+            phones=prefixed("phone-"),
+            custom=prefixed("custom-"),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+    else:
+        if changes:
+            messages.success(
+                request, f"Saved: {len(changes)} change{'s' if len(changes) != 1 else ''}."
+            )
+        else:
+            messages.info(request, "Nothing had changed: nothing to save.")
+    return redirect(reverse("accounts:detail", args=[account.pk]))

@@ -49,6 +49,7 @@ class BillingConfig(AppConfig):
                 context=selectors.account_claims,
                 permission="billing.view_claim",
                 order=10,
+                width=8,
             )
         )
         register_section(
@@ -60,6 +61,17 @@ class BillingConfig(AppConfig):
                 permission="billing.view_ledgerentry",
                 order=20,
                 tab="journal",
+            )
+        )
+        register_section(
+            AccountSection(
+                key="ledger_summary",
+                title="Ledger summary",
+                template="billing/_account_ledger_summary.html",
+                context=selectors.account_ledger_summary,
+                permission="billing.view_ledgerentry",
+                order=11,
+                width=4,
             )
         )
         register_section(

@@ -192,6 +192,28 @@ def account_journal(user, account: Account) -> dict:
     return {"ledger": ledger}
 
 
+def account_ledger_summary(user, account: Account) -> dict:
+    """The ledger summary widget: the account's journal totals by kind, and
+    the balance they add up to beside the account's current balance (they
+    agree unless something moved money around ``billing.services``)."""
+    totals = dict(
+        LedgerEntry.objects.filter(account=account)
+        .order_by()
+        .values("kind")
+        .annotate(total=_cents(Sum("amount")))
+        .values_list("kind", "total")
+    )
+    kinds = [
+        (label, totals.get(kind)) for kind, label in LedgerEntry.Kind.choices if kind in totals
+    ]
+    from_ledger = sum((t for t in totals.values()), Decimal("0.00"))
+    return {
+        "ledger_totals": kinds,
+        "ledger_balance": from_ledger,
+        "reconciles": from_ledger == account.current_balance,
+    }
+
+
 def account_promises(user, account: Account) -> dict:
     """The account's latest promises to pay (Recent payment agreements)."""
     latest = (

@@ -250,6 +250,7 @@ CELERY_BEAT_SCHEDULE = {
     "send-due-messages": {"task": "communications.send_due_messages", "schedule": 10.0},
     "mark-lost-sendings": {"task": "communications.mark_lost_sendings", "schedule": 60.0},
     "purge-send-windows": {"task": "communications.purge_send_windows", "schedule": 3600.0},
+    "settle-promises": {"task": "billing.settle_promises", "schedule": 3600.0},
     "purge-expired-selection-files": {
         "task": "bulkops.purge_expired_selection_files",
         "schedule": 3600.0,

@@ -675,6 +675,7 @@ class SavedList(models.Model):
 
 
 from accounts.models.work import (  # noqa: E402  (they refer to the models above)
+    AccountPageLayout,
     DelinquencyReason,
     Interaction,
     InteractionOutcome,
@@ -684,6 +685,7 @@ from accounts.models.work import (  # noqa: E402  (they refer to the models abov
 )
 
 __all__ = [
+    "AccountPageLayout",
     "DelinquencyReason",
     "Interaction",
     "InteractionOutcome",

@@ -236,3 +236,38 @@ class Interaction(models.Model):
 
     def __str__(self):
         return f"{self.get_method_display()}: {self.outcome}"
+
+
+class AccountPageLayout(models.Model):
+    """The widgets of the Account Details tab, in order, each with its width
+    (Edit Layout): a user's own, or their company's default (no user), set
+    by an admin. ``widgets`` is a list of {"key": a registered widget,
+    "width": 4|6|8|12} and {"label": ..., "fields": [custom field ids],
+    "width": ...} for a custom widget; ``accounts.layout`` checks it."""
+
+    company = models.ForeignKey("accounts.Company", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty: the company's default layout.",
+    )
+    widgets = models.JSONField(default=list)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(user__isnull=False), name="layout_user_uniq"
+            ),
+            models.UniqueConstraint(
+                fields=["company"],
+                condition=models.Q(user__isnull=True),
+                name="layout_company_default_uniq",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Layout of {self.user or self.company}"

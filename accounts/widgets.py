@@ -1,0 +1,169 @@
+"""The accounts app's own widgets of the Account Details tab (seed 004):
+the account, its assignment, contact details (with consent and opt-out
+state), custom fields, flags and alerts, and its history. Each is a section
+(``accounts.sections``) like those other apps register; ``accounts.layout``
+orders them. Reads only: each context is what its template shows, masked
+unless the user may see it all."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts import details
+from accounts.masking import mask_email, mask_phone
+from accounts.models import Account, AccountRoleAssignment, CustomFieldValue
+from accounts.sections import AccountSection, register_section
+from accounts.selectors import account_history
+
+DETAILS_FORM = "account-details-form"
+
+
+def _unmasked(user) -> bool:
+    return user.has_perm("accounts.view_unmasked_data")
+
+
+def can_edit_contacts(user) -> bool:
+    """Numbers and addresses are edited only by who may see them whole."""
+    return user.has_perm(details.CONTACTS_PERMISSION) and _unmasked(user)
+
+
+def account_summary(user, account: Account) -> dict:
+    return {}
+
+
+def assignment(user, account: Account) -> dict:
+    roles = AccountRoleAssignment.objects.filter(account=account).select_related("user")
+    return {"roles": roles, "shared_count": account.shared_with.count()}
+
+
+def _channels(point, names):
+    return [
+        {
+            "channel": label,
+            "consent": getattr(point, f"{name}_consent"),
+            "opted_out": getattr(point, f"{name}_opted_out"),
+        }
+        for name, label in names
+    ]
+
+
+def contact_details(user, account: Account) -> dict:
+    unmasked = _unmasked(user)
+    debtor = account.debtor
+    emails = [
+        {
+            "pk": e.pk,
+            "value": e.address if unmasked else mask_email(e.address),
+            "validity": e.get_validity_display(),
+            "channels": _channels(e, (("email", "Email"),)),
+        }
+        for e in debtor.emails.order_by("-is_primary", "pk")
+    ]
+    phones = [
+        {
+            "pk": p.pk,
+            "value": p.number if unmasked else mask_phone(p.number),
+            "type": p.get_phone_type_display(),
+            "validity": p.get_validity_display(),
+            "note": p.validity_note,
+            "changed_by": p.validity_changed_by,
+            "changed_at": p.validity_changed_at,
+            "channels": _channels(p, (("sms", "SMS"), ("voice", "Voice"))),
+        }
+        for p in debtor.phones.select_related("validity_changed_by").order_by("-is_primary", "pk")
+    ]
+    return {
+        "debtor": debtor,
+        "emails": emails,
+        "phones": phones,
+        "edit_address": user.has_perm(details.CONTACTS_PERMISSION),
+        "edit_contacts": can_edit_contacts(user),
+        "details_form": DETAILS_FORM,
+    }
+
+
+def _custom_rows(user, account: Account, field_ids=None) -> list[dict]:
+    fields = details.custom_fields_of(user)
+    if field_ids is not None:
+        order = {pk: n for n, pk in enumerate(field_ids)}
+        fields = sorted((f for f in fields if f.pk in order), key=lambda f: order[f.pk])
+    values = dict(
+        CustomFieldValue.objects.filter(account=account, field__in=fields).values_list(
+            "field_id", "value"
+        )
+    )
+    return [{"field": f, "value": values.get(f.pk, "")} for f in fields]
+
+
+def custom_fields(user, account: Account) -> dict:
+    return {
+        "rows": _custom_rows(user, account),
+        "edit_custom": user.has_perm(details.CUSTOM_PERMISSION),
+        "details_form": DETAILS_FORM,
+    }
+
+
+def custom_widget(user, account: Account, field_ids) -> dict:
+    """A custom widget (Add widget > Custom): the custom fields it names."""
+    return {"rows": _custom_rows(user, account, list(field_ids))}
+
+
+def flags_and_alerts(user, account: Account) -> dict:
+    alerts = account.alerts.filter(is_active=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    )
+    return {"flags": account.flags.all(), "alerts": alerts}
+
+
+def history(user, account: Account) -> dict:
+    return {"history": account_history(user, account)}
+
+
+for _section in (
+    AccountSection(
+        "account", "Account", "accounts/widgets/_account.html", account_summary, order=1, width=4
+    ),
+    AccountSection(
+        "contact_details",
+        "Contact details",
+        "accounts/widgets/_contact_details.html",
+        contact_details,
+        order=2,
+        width=8,
+    ),
+    AccountSection(
+        "assignment",
+        "Assignment",
+        "accounts/widgets/_assignment.html",
+        assignment,
+        order=3,
+        width=4,
+    ),
+    AccountSection(
+        "flags_alerts",
+        "Flags and alerts",
+        "accounts/widgets/_flags_alerts.html",
+        flags_and_alerts,
+        order=4,
+        width=4,
+    ),
+    AccountSection(
+        "custom_fields",
+        "Custom fields",
+        "accounts/widgets/_custom_fields.html",
+        custom_fields,
+        order=25,
+        width=6,
+    ),
+    AccountSection(
+        "history",
+        "History",
+        "accounts/widgets/_history.html",
+        history,
+        permission="bulkops.view_auditevent",
+        order=90,
+        width=12,
+    ),
+):
+    register_section(_section)
