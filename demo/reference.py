@@ -17,6 +17,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 
 from accounts import models as m
+from accounts.models.work import DEFAULT_OUTCOMES, DEFAULT_REASONS
 from accounts.roles import ADMIN, COLLECTOR, SUPERVISOR
 from communications.models import MessageTemplate, MessageTemplateVersion
 
@@ -212,6 +213,11 @@ def _create_companies_and_users() -> _Staff:
                 staff.creator_ids.append(user.pk)
             if role != COLLECTOR or username.endswith("collector1"):
                 staff.logins.append((username, role, name))
+        # A queue every collector works, and a group of the supervisors, for tasks.
+        queue = m.WorkQueue.objects.create(company=company, name="Collections")
+        queue.members.add(*staff.collectors[company.pk])
+        group = m.WorkGroup.objects.create(company=company, name="Supervisors")
+        group.members.add(*m.User.objects.filter(company=company, groups__name=SUPERVISOR))
     return staff
 
 
@@ -240,6 +246,12 @@ def _create_billing_defaults() -> None:
             company=None, name=name, defaults={"sort_order": order}
         )
     ServiceType.objects.get_or_create(company=None, name="Fee")
+    for model, names in (
+        (m.InteractionOutcome, DEFAULT_OUTCOMES),
+        (m.DelinquencyReason, DEFAULT_REASONS),
+    ):
+        for name in names:
+            model.objects.get_or_create(company=None, name=name)
 
 
 def _create_statuses() -> tuple[list[tuple[int, str, int]], int]:

@@ -54,6 +54,7 @@ DEMO_TABLES_IN_DELETE_ORDER = [
     "accounts.SavedList",
     "billing.FeeVerificationRow",
     "billing.FeeVerification",
+    "billing.PromiseToPay",
     "billing.WriteOffFileRow",
     "billing.WriteOffFile",
     "billing.SubscriptionFreeze",
@@ -67,6 +68,8 @@ DEMO_TABLES_IN_DELETE_ORDER = [
     "bulkops.BulkOperationItem",
     "bulkops.BulkOperation",
     "accounts.Note",
+    "accounts.Task",
+    "accounts.Interaction",
     "accounts.Alert",
     "accounts.CustomFieldValue",
     "accounts.AccountFlag",
@@ -76,6 +79,7 @@ DEMO_TABLES_IN_DELETE_ORDER = [
     "accounts.DebtorEmail",
     "accounts.DebtorPhone",
     "accounts.Debtor",
+    "accounts.AccountPageLayout",
     "accounts.User",
     "accounts.Office",
     "accounts.Portfolio",
@@ -90,6 +94,10 @@ DEMO_TABLES_IN_DELETE_ORDER = [
     "billing.BillingPolicy",
     "billing.CancellationReason",
     "billing.ServiceType",
+    "accounts.WorkQueue",
+    "accounts.WorkGroup",
+    "accounts.InteractionOutcome",
+    "accounts.DelinquencyReason",
     "accounts.Company",  # after its configuration, which refers to it
 ]
 
@@ -102,6 +110,8 @@ def wipe() -> None:
         m.User.user_permissions.through,
         m.SavedList.shared_with_users.through,
         m.SavedList.shared_with_groups.through,
+        m.WorkQueue.members.through,
+        m.WorkGroup.members.through,
     ]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":

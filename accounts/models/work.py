@@ -13,6 +13,28 @@ from django.conf import settings
 from django.db import models
 from django.utils.timezone import now
 
+# The platform's interaction outcomes and delinquency reasons (the migration
+# that made the tables keeps its own frozen copy; the demo's reset uses these).
+DEFAULT_OUTCOMES = [
+    "Promise to pay",
+    "Payment made",
+    "Refused to pay",
+    "Dispute raised",
+    "Left message",
+    "No answer",
+    "Wrong number",
+    "Call back requested",
+]
+DEFAULT_REASONS = [
+    "Unemployment",
+    "Illness or injury",
+    "Reduced income",
+    "Forgot to pay",
+    "Disputes the debt",
+    "Bereavement",
+    "Other",
+]
+
 
 class _Team(models.Model):
     """A company's queue or group of users that tasks are assigned to."""
