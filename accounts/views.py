@@ -5,13 +5,13 @@ as the ``#grid`` fragment only."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -241,42 +241,45 @@ def account_detail(request, pk):
         context.update(_diary_context(request, account))
     else:
         context["sections"] = [
-            render_to_string(
-                section.template,
-                {"account": account, **section.context(request.user, account)},
-                request=request,
-            )
+            _Drawn(section.template, section.context(request.user, account))
             for section in sections_for(request.user, tab)
         ]
     return render(request, "accounts/detail.html", context)
 
 
-def _render_widget(request, account, widget) -> str:
+@dataclass(frozen=True)
+class _Drawn:
+    """A widget or section to draw: its template and context
+    (``{% render_widget %}``)."""
+
+    template: str
+    context: dict
+
+
+def _drawn(user, account, widget, custom_fields) -> _Drawn:
     if widget.section is not None:
-        section_context = widget.section.context(request.user, account)
-        template = widget.section.template
-    else:
-        section_context = widgets.custom_widget(request.user, account, widget.field_ids)
-        template = "accounts/widgets/_custom_widget.html"
-    return render_to_string(template, {"account": account, **section_context}, request=request)
+        return _Drawn(widget.section.template, widget.section.context(user, account))
+    return _Drawn(
+        "accounts/widgets/_custom_widget.html",
+        widgets.custom_widget(user, account, widget.field_ids, fields=custom_fields),
+    )
 
 
 def _details_context(request, account) -> dict:
     user = request.user
     page_layout = layout.layout_for(user)
     can_save = user.has_perm(details.CONTACTS_PERMISSION)
+    custom_fields = details.custom_fields_of(user)
     return {
-        "widgets": [(w, _render_widget(request, account, w)) for w in page_layout],
+        "widgets": [(w, _drawn(user, account, w, custom_fields)) for w in page_layout],
         "layout_json": json.dumps([w.as_json() for w in page_layout]),
         "widths": layout.WIDTHS,
         "hidden_widgets": layout.hidden_widgets(user, page_layout),
-        "custom_field_choices": details.custom_fields_of(user),
+        "custom_field_choices": custom_fields,
         "can_set_default_layout": user.has_perm(layout.DEFAULT_PERMISSION),
         "can_keep_layout": user.company_id is not None,
         "details_form": widgets.DETAILS_FORM,
-        "details_fingerprint": details.fingerprint(
-            details.current_values(account, details.custom_fields_of(user))
-        )
+        "details_fingerprint": details.fingerprint(details.current_values(account, custom_fields))
         if can_save
         else "",
     }

@@ -83,8 +83,8 @@ def contact_details(user, account: Account) -> dict:
     }
 
 
-def _custom_rows(user, account: Account, field_ids=None) -> list[dict]:
-    fields = details.custom_fields_of(user)
+def _custom_rows(user, account: Account, field_ids=None, fields=None) -> list[dict]:
+    fields = details.custom_fields_of(user) if fields is None else fields
     if field_ids is not None:
         order = {pk: n for n, pk in enumerate(field_ids)}
         fields = sorted((f for f in fields if f.pk in order), key=lambda f: order[f.pk])
@@ -104,9 +104,9 @@ def custom_fields(user, account: Account) -> dict:
     }
 
 
-def custom_widget(user, account: Account, field_ids) -> dict:
+def custom_widget(user, account: Account, field_ids, *, fields=None) -> dict:
     """A custom widget (Add widget > Custom): the custom fields it names."""
-    return {"rows": _custom_rows(user, account, list(field_ids))}
+    return {"rows": _custom_rows(user, account, list(field_ids), fields)}
 
 
 def flags_and_alerts(user, account: Account) -> dict:

@@ -18,6 +18,9 @@ its module, on the shared ``bench.harness``):
   account against hand-written SQL (``bench.add_fees``), and the preview of a 2,000-line bulk write-off file
   through its upload view against a hand-written SELECT and INSERT
   (``bench.write_off_file``);
+* ``account_page``: the Account Details and Diary tabs of an account with
+  5,000 Diary events, against the Diary's page by hand-written SQL
+  (``bench.account_page``);
 * ``communications``: Schedule Emails to every account against a
   hand-written INSERT ... SELECT, the dispatch of queued emails to a
   loopback SMTP server against a bare smtplib loop, and of SMS to the
@@ -37,6 +40,7 @@ import os
 from pathlib import Path
 
 from bench import (
+    account_page,
     add_fees,
     audit,
     bulk,
@@ -80,6 +84,9 @@ AREAS = {
             "write_off_file_preview",
             lambda args: write_off_file.bench_write_off_file_preview(args.repeat),
         ),
+    ],
+    "account_page": [
+        ("account_page_5000_events", lambda args: account_page.bench_account_page(args.repeat)),
     ],
     "contact_rules": [
         ("gate_all_accounts", lambda args: contact_rules.bench_contact_rules()),

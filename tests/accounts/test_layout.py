@@ -131,12 +131,25 @@ def test_a_tampered_layout_post_changes_nothing(client, collector, account):
 
 
 def test_the_details_tab_takes_a_fixed_number_of_queries(client, supervisor, account):
+    from accounts.models import Note
+    from bulkops.services import record_audit_event
+
     client.force_login(supervisor)
     url = reverse("accounts:detail", args=[account.pk])
-    client.get(url)
-    with CaptureQueriesContext(connection) as queries:
-        assert client.get(url).status_code == 200
-    assert len(queries) == 34
+
+    def count() -> int:
+        client.get(url)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    few = count()
+    Note.objects.bulk_create(Note(account=account, body=f"n{n}") for n in range(200))
+    for n in range(30):
+        record_audit_event(
+            actor=supervisor, action="account.stage_updated", obj=account, changes={"n": (n, n + 1)}
+        )
+    assert few == count() == 35
 
 
 # --- Save --------------------------------------------------------------------------------
