@@ -7,6 +7,8 @@ a company's Admin sees the defaults and changes only its own; audited)."""
 from django.contrib import admin
 
 from accounts.admin import ConfigurationAdmin
+from accounts.models import WorkQueue
+from accounts.work import teams_for
 from billing.models import BillingPolicy, CancellationReason, ServiceType
 from bulkops.admin import OwnCompanyAdmin
 
@@ -31,7 +33,13 @@ class ServiceTypeAdmin(ConfigurationAdmin):
 class BillingPolicyAdmin(OwnCompanyAdmin):
     """A company's Admin sets its own company's approval limit (one policy a company)."""
 
-    list_display = ["company", "approval_above", "max_fee"]
+    list_display = ["company", "approval_above", "max_fee", "task_on_broken_promise"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # The broken promises' queue is one of the admin's own company's.
+        if db_field.name == "broken_promise_queue":
+            kwargs["queryset"] = teams_for(request.user, WorkQueue)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_add_permission(self, request):
         if not request.user.is_superuser and (

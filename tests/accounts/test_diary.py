@@ -158,3 +158,22 @@ def test_the_diary_tab_takes_the_same_queries_for_few_or_many_events(
     )
     many = _diary_queries(client, supervisor, busy)
     assert few == many == 24
+
+
+@pytest.mark.parametrize("tab", ["journal", "files"])
+def test_the_other_tabs_take_the_same_queries_for_few_or_many_entries(
+    client, busy, supervisor, claims, tab
+):
+    client.force_login(supervisor)
+    url = reverse("accounts:detail", args=[busy.pk])
+
+    def count() -> int:
+        client.get(url, {"tab": tab})
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url, {"tab": tab}).status_code == 200
+        return len(queries)
+
+    few = count()
+    for _ in range(60):
+        billing.post_ledger_entry(account=busy, kind="charge", amount=Decimal(1), claim=claims[1])
+    assert few == count()
