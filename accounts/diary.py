@@ -49,17 +49,31 @@ class DiaryEntry:
 
 @dataclass(frozen=True)
 class DiarySource:
-    """One kind of event. ``rows(account)`` gives the account's rows, with
-    columns named as ``diary_rows`` makes them; ``describe(user, ids)`` what
-    each row of a page says, by id."""
+    """One kind of event: the rows of ``model`` about the account (its
+    ``account_field`` is the account's id) that match ``where``, their time,
+    actor and claim columns (None: the rows have none); ``describe(user,
+    ids)`` says what each row of a page says, by id."""
 
     key: str
     label: str  # the Event filter's word
-    rows: Callable[[Account], QuerySet]
+    model: type
+    at: str
     describe: Callable[[object, list[int]], dict[int, DiaryEntry]]
+    actor: str | None = None
+    claim: str | None = None
+    where: Q = field(default_factory=Q)
+    account_field: str = "account_id"
     permission: str = ""
     order: int = 100
-    names_claims: bool = False  # its rows name a claim (the Claim Reference filter)
+
+    @property
+    def names_claims(self) -> bool:
+        """Its rows name a claim (the Claim Reference filter keeps them)."""
+        return self.claim is not None
+
+    def rows(self, account: Account) -> QuerySet:
+        queryset = self.model.objects.filter(self.where, **{self.account_field: account.pk})
+        return diary_rows(queryset, at=self.at, actor=self.actor, claim=self.claim, key=self.key)
 
 
 _SOURCES = _Registry("diary sources", "label")
@@ -282,13 +296,6 @@ def diary_page(user, account: Account, filters: DiaryFilters, page_number) -> di
 # --- the accounts app's own sources ------------------------------------------------------
 
 
-def _audit_rows(account: Account, key: str, condition: Q) -> QuerySet:
-    events = AuditEvent.objects.filter(
-        condition, object_type="accounts.account", object_id=account.pk
-    )
-    return diary_rows(events, at="occurred_at", actor="actor_id", claim=None, key=key)
-
-
 def _describe_audit(user, ids: list[int]) -> dict[int, DiaryEntry]:
     events = with_readable_changes(AuditEvent.objects.filter(pk__in=ids))
     return {
@@ -349,88 +356,43 @@ _PHONE = Q(action__startswith="phone.")
 # An interaction's "account worked" is the interaction's own event.
 _OTHER = ~(_STATUS | _ASSIGNMENT | _PHONE | Q(action="account.worked"))
 
+_ABOUT_THE_ACCOUNT = Q(object_type="accounts.account")
+
+
+def _audit_source(key: str, label: str, condition: Q, order: int) -> DiarySource:
+    """Audited changes of the account itself, of one kind."""
+    return DiarySource(
+        key=key,
+        label=label,
+        model=AuditEvent,
+        at="occurred_at",
+        actor="actor_id",
+        where=_ABOUT_THE_ACCOUNT & condition,
+        account_field="object_id",
+        describe=_describe_audit,
+        order=order,
+    )
+
+
 for _source in (
+    DiarySource("note", "Note", Note, "created_at", _describe_notes, "author_id", order=10),
     DiarySource(
-        key="note",
-        label="Note",
-        rows=lambda a: diary_rows(
-            Note.objects.filter(account=a),
-            at="created_at",
-            actor="author_id",
-            claim=None,
-            key="note",
-        ),
-        describe=_describe_notes,
-        order=10,
-    ),
-    DiarySource(
-        key="interaction",
-        label="Interaction",
-        rows=lambda a: diary_rows(
-            Interaction.objects.filter(account=a),
-            at="created_at",
-            actor="user_id",
-            claim=None,
-            key="interaction",
-        ),
-        describe=_describe_interactions,
+        "interaction", "Interaction", Interaction, "created_at", _describe_interactions, "user_id",
         order=11,
     ),
     DiarySource(
-        key="task",
-        label="Task created",
-        rows=lambda a: diary_rows(
-            Task.objects.filter(account=a),
-            at="created_at",
-            actor="created_by_id",
-            claim=None,
-            key="task",
-        ),
-        describe=_describe_tasks(resolved=False),
-        order=12,
+        "task", "Task created", Task, "created_at", _describe_tasks(resolved=False),
+        "created_by_id", order=12,
     ),
     DiarySource(
-        key="task_resolved",
-        label="Task resolved",
-        rows=lambda a: diary_rows(
-            Task.objects.filter(account=a, resolved_at__isnull=False),
-            at="resolved_at",
-            actor="resolved_by_id",
-            claim=None,
-            key="task_resolved",
-        ),
-        describe=_describe_tasks(resolved=True),
-        order=13,
+        "task_resolved", "Task resolved", Task, "resolved_at", _describe_tasks(resolved=True),
+        "resolved_by_id", where=Q(resolved_at__isnull=False), order=13,
     ),
-    DiarySource(
-        key="status",
-        label="Status change",
-        rows=lambda a: _audit_rows(a, "status", _STATUS),
-        describe=_describe_audit,
-        order=40,
-    ),
-    DiarySource(
-        key="assignment",
-        label="Assignment",
-        rows=lambda a: _audit_rows(a, "assignment", _ASSIGNMENT),
-        describe=_describe_audit,
-        order=41,
-    ),
-    DiarySource(
-        key="phone",
-        label="Phone validity",
-        rows=lambda a: _audit_rows(a, "phone", _PHONE),
-        describe=_describe_audit,
-        order=42,
-    ),
-    DiarySource(
-        key="account_change",
-        label="Other account change",
-        rows=lambda a: _audit_rows(a, "account_change", _OTHER),
-        describe=_describe_audit,
-        order=49,
-    ),
-):
+    _audit_source("status", "Status change", _STATUS, 40),
+    _audit_source("assignment", "Assignment", _ASSIGNMENT, 41),
+    _audit_source("phone", "Phone validity", _PHONE, 42),
+    _audit_source("account_change", "Other account change", _OTHER, 49),
+):  # fmt: skip
     register_diary_source(_source)
 
 

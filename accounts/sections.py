@@ -44,6 +44,7 @@ class AccountSection:
     order: int = 100
     tab: str = "details"  # the page's tab it is drawn on (details, journal, ...)
     width: int = 6  # its width on Account Details until a layout says otherwise (of 12)
+    takes_params: bool = False  # context(user, account, the query string) (a tab's filters)
 
 
 _SECTIONS = _Registry("account page sections", "title")

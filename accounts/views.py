@@ -241,7 +241,12 @@ def account_detail(request, pk):
         context.update(_diary_context(request, account))
     else:
         context["sections"] = [
-            _Drawn(section.template, section.context(request.user, account))
+            _Drawn(
+                section.template,
+                section.context(request.user, account, request.GET)
+                if section.takes_params
+                else section.context(request.user, account),
+            )
             for section in sections_for(request.user, tab)
         ]
     return render(request, "accounts/detail.html", context)

@@ -13,7 +13,7 @@ class BillingConfig(AppConfig):
             register_action,
             register_section,
         )
-        from billing import diary, selectors  # noqa: F401  (diary registers its sources)
+        from billing import diary, journal, selectors  # noqa: F401  (diary registers its sources)
         from billing.actions import add_fees, credit_payments, freeze, write_off  # noqa: F401
         from billing.columns import CLAIMS_COLUMNS
         from billing.models import CancellationReason, ServiceType
@@ -57,10 +57,11 @@ class BillingConfig(AppConfig):
                 key="journal",
                 title="Journal",
                 template="billing/_account_journal.html",
-                context=selectors.account_journal,
+                context=journal.section_context,
                 permission="billing.view_ledgerentry",
                 order=20,
                 tab="journal",
+                takes_params=True,
             )
         )
         register_section(

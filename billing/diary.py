@@ -9,7 +9,6 @@ from django.urls import reverse
 from accounts.diary import (
     DiaryEntry,
     DiarySource,
-    diary_rows,
     register_claim_choices,
     register_diary_source,
 )
@@ -64,68 +63,28 @@ def _describe_promises(settled: bool):
     return describe
 
 
-def _ledger(account, key: str, condition: Q):
-    return diary_rows(
-        LedgerEntry.objects.filter(condition, account=account),
-        at="posted_at",
-        actor="created_by_id",
-        claim="claim_id",
-        key=key,
-    )
-
-
 _PAYMENT = Q(kind=LedgerEntry.Kind.PAYMENT)
+_SEES_LEDGER, _SEES_PROMISES = "billing.view_ledgerentry", "billing.view_promisetopay"
 
 for _source in (
     DiarySource(
-        key="payment",
-        label="Payment",
-        rows=lambda a: _ledger(a, "payment", _PAYMENT),
-        describe=_describe_ledger,
-        permission="billing.view_ledgerentry",
-        order=20,
-        names_claims=True,
+        "payment", "Payment", LedgerEntry, "posted_at", _describe_ledger, "created_by_id",
+        "claim_id", where=_PAYMENT, permission=_SEES_LEDGER, order=20,
     ),
     DiarySource(
-        key="ledger",
-        label="Ledger posting",
-        rows=lambda a: _ledger(a, "ledger", ~_PAYMENT),
-        describe=_describe_ledger,
-        permission="billing.view_ledgerentry",
-        order=21,
-        names_claims=True,
+        "ledger", "Ledger posting", LedgerEntry, "posted_at", _describe_ledger, "created_by_id",
+        "claim_id", where=~_PAYMENT, permission=_SEES_LEDGER, order=21,
     ),
     DiarySource(
-        key="promise",
-        label="Promise to pay",
-        rows=lambda a: diary_rows(
-            PromiseToPay.objects.filter(account=a),
-            at="created_at",
-            actor="created_by_id",
-            claim="claim_id",
-            key="promise",
-        ),
-        describe=_describe_promises(settled=False),
-        permission="billing.view_promisetopay",
-        order=14,
-        names_claims=True,
+        "promise", "Promise to pay", PromiseToPay, "created_at", _describe_promises(settled=False),
+        "created_by_id", "claim_id", permission=_SEES_PROMISES, order=14,
     ),
     DiarySource(
-        key="promise_settled",
-        label="Promise kept or broken",
-        rows=lambda a: diary_rows(
-            PromiseToPay.objects.filter(account=a, settled_at__isnull=False),
-            at="settled_at",
-            actor=None,
-            claim="claim_id",
-            key="promise_settled",
-        ),
-        describe=_describe_promises(settled=True),
-        permission="billing.view_promisetopay",
-        order=15,
-        names_claims=True,
+        "promise_settled", "Promise kept or broken", PromiseToPay, "settled_at",
+        _describe_promises(settled=True), None, "claim_id",
+        where=Q(settled_at__isnull=False), permission=_SEES_PROMISES, order=15,
     ),
-):
+):  # fmt: skip
     register_diary_source(_source)
 
 

@@ -182,16 +182,6 @@ def account_claims(user, account: Account) -> dict:
     return {"claims": Claim.objects.filter(account=account).order_by("due_date", "pk")}
 
 
-def account_journal(user, account: Account) -> dict:
-    """The latest 50 lines of the account's journal, newest first."""
-    ledger = (
-        LedgerEntry.objects.filter(account=account)
-        .select_related("claim")
-        .order_by("-posted_at", "-pk")[:50]
-    )
-    return {"ledger": ledger}
-
-
 def account_ledger_summary(user, account: Account) -> dict:
     """The ledger summary widget: the account's journal totals by kind, and
     the balance they add up to beside the account's current balance (they

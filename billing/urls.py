@@ -6,6 +6,7 @@ app_name = "billing"
 
 urlpatterns = [
     path("accounts/<int:pk>/promise/", promise_views.create_promise, name="promise-create"),
+    path("accounts/<int:pk>/journal.csv", views.journal_csv, name="journal-csv"),
     path("frozen/", views.frozen_list, name="frozen"),
     path("fees/verification/<int:pk>/", views.fee_verification_rows, name="fee-verification"),
     path("write-off-file/", views.write_off_file_upload, name="write-off-file-upload"),

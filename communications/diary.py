@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from accounts.diary import DiaryEntry, DiarySource, diary_rows, register_diary_source
+from accounts.diary import DiaryEntry, DiarySource, register_diary_source
 from communications.models import Message
 from communications.selectors import recipient_as_seen
 
@@ -31,13 +31,9 @@ register_diary_source(
     DiarySource(
         key="message",
         label="Message",
-        rows=lambda a: diary_rows(
-            Message.objects.filter(account=a),
-            at="created_at",
-            actor="created_by_id",
-            claim=None,
-            key="message",
-        ),
+        model=Message,
+        at="created_at",
+        actor="created_by_id",
         describe=_describe_messages,
         permission="communications.view_message",
         order=30,

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.timezone import now
 
+from accounts.models import _owner_company, _unique_per_company
+
 # The platform's interaction outcomes and delinquency reasons (the migration
 # that made the tables keeps its own frozen copy; the demo's reset uses these).
 DEFAULT_OUTCOMES = [
@@ -145,76 +147,37 @@ class Task(models.Model):
         return ", ".join(self.tags)
 
 
-class InteractionOutcome(models.Model):
+class _Choice(models.Model):
+    """A configured choice: a platform default (no company) or a company's own."""
+
+    company = _owner_company("+")
+    name = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class InteractionOutcome(_Choice):
     """What came of a contact (Promise made, Refused to pay, No answer, ...)."""
 
-    company = models.ForeignKey(
-        "accounts.Company",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-        help_text="Empty for a platform default, offered to every company.",
-    )
-    name = models.CharField(max_length=100)
-    is_active = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["name"],
-                condition=models.Q(company__isnull=True),
-                name="interactionoutcome_default_name_uniq",
-                violation_error_message="An outcome with this name exists.",
-            ),
-            models.UniqueConstraint(
-                fields=["company", "name"],
-                condition=models.Q(company__isnull=False),
-                name="interactionoutcome_own_name_uniq",
-                violation_error_message="An outcome with this name exists.",
-            ),
-        ]
-
-    def __str__(self):
-        return self.name
+    class Meta(_Choice.Meta):
+        constraints = _unique_per_company(
+            "interactionoutcome", "name", message="An outcome with this name exists."
+        )
 
 
-class DelinquencyReason(models.Model):
-    """Why the debtor is behind (Job loss, Illness, Dispute, ...)."""
+class DelinquencyReason(_Choice):
+    """Why the debtor is behind (Unemployment, Illness or injury, ...)."""
 
-    company = models.ForeignKey(
-        "accounts.Company",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-        help_text="Empty for a platform default, offered to every company.",
-    )
-    name = models.CharField(max_length=100)
-    is_active = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["name"],
-                condition=models.Q(company__isnull=True),
-                name="delinquencyreason_default_name_uniq",
-                violation_error_message="A reason with this name exists.",
-            ),
-            models.UniqueConstraint(
-                fields=["company", "name"],
-                condition=models.Q(company__isnull=False),
-                name="delinquencyreason_own_name_uniq",
-                violation_error_message="A reason with this name exists.",
-            ),
-        ]
-
-    def __str__(self):
-        return self.name
+    class Meta(_Choice.Meta):
+        constraints = _unique_per_company(
+            "delinquencyreason", "name", message="A reason with this name exists."
+        )
 
 
 class Interaction(models.Model):

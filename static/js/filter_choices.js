@@ -1,9 +1,9 @@
-// The Diary's "Select all" boxes tick or clear every option of their filter;
+// The "Select all" boxes of a filter menu (the Diary, the Journal) tick or clear every option of their filter;
 // an option unticked by hand unticks "Select all". Nothing ticked means all.
 (function () {
   "use strict";
-  if (window.diaryBound) return;
-  window.diaryBound = true;
+  if (window.filterChoicesBound) return;
+  window.filterChoicesBound = true;
   function options(name) {
     return document.querySelectorAll('input[type=checkbox][name="' + name + '"]');
   }
