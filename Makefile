@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 DEMO_ACCOUNTS ?= 3000
 BENCH_ACCOUNTS ?= 1000000
 
-.PHONY: run test lint bench install browser clean
+.PHONY: run test lint bench install browser clamav clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,12 +36,20 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's ClamAV for the virus scan tests: the tests run their own clamd with a
+# small local signature database (EICAR's), so nothing is downloaded.
+clamav:
+	@test -x /usr/sbin/clamd || { \
+	  echo "Installing Debian's clamav-daemon for the virus scan tests..."; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clamav-daemon libmagic1 >/dev/null; }
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-test: $(STAMP) browser lint
+test: $(STAMP) browser clamav lint
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null
 	$(VENV)/bin/pytest
 

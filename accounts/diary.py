@@ -353,8 +353,9 @@ def _describe_tasks(resolved: bool):
 _STATUS = Q(action="account.status_changed") | Q(action__in=["account.frozen"])
 _ASSIGNMENT = Q(action="account.assigned")
 _PHONE = Q(action__startswith="phone.")
+_FILES = Q(action__startswith="file.")
 # An interaction's "account worked" is the interaction's own event.
-_OTHER = ~(_STATUS | _ASSIGNMENT | _PHONE | Q(action="account.worked"))
+_OTHER = ~(_STATUS | _ASSIGNMENT | _PHONE | _FILES | Q(action="account.worked"))
 
 _ABOUT_THE_ACCOUNT = Q(object_type="accounts.account")
 
@@ -391,6 +392,7 @@ for _source in (
     _audit_source("status", "Status change", _STATUS, 40),
     _audit_source("assignment", "Assignment", _ASSIGNMENT, 41),
     _audit_source("phone", "Phone validity", _PHONE, 42),
+    _audit_source("file", "Files", _FILES, 43),
     _audit_source("account_change", "Other account change", _OTHER, 49),
 ):  # fmt: skip
     register_diary_source(_source)

@@ -72,6 +72,7 @@ class AccountAction:
     url_name: str  # reversed with the account's pk
     permission: str = ""  # needed to see it; empty: whoever sees the account
     order: int = 100
+    as_button: bool = False  # a button of the page's header (Call Now), not in the dropdown
 
 
 _ACTIONS = _Registry("account page actions", "label")

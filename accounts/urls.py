@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views, work_views
+from accounts import file_views, views, work_views
 
 app_name = "accounts"
 
@@ -15,6 +15,9 @@ urlpatterns = [
     path("lists/<int:pk>/delete/", views.list_delete, name="list-delete"),
     path("<int:pk>/", views.account_detail, name="detail"),
     path("<int:pk>/save/", views.details_save, name="details-save"),
+    path("<int:pk>/files/", file_views.upload, name="file-upload"),
+    path("files/<uuid:public_id>/", file_views.download, name="file-download"),
+    path("files/<uuid:public_id>/delete/", file_views.delete, name="file-delete"),
     path("layout/", views.layout_save, name="layout-save"),
     path("layout/add/", views.layout_add_widget, name="layout-add"),
     path("layout/reset/", views.layout_reset, name="layout-reset"),

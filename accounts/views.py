@@ -231,9 +231,16 @@ def account_detail(request, pk):
         tab = "details"
     context = selectors.account_page_context(request.user, account)
     context["tabs"], context["tab"] = TABS, tab
+    actions = page_actions_for(request.user)
+    context["page_buttons"] = [
+        (action.label, reverse(action.url_name, args=[account.pk]))
+        for action in actions
+        if action.as_button
+    ]
     context["page_actions"] = [
         (action.label, reverse(action.url_name, args=[account.pk]))
-        for action in page_actions_for(request.user)
+        for action in actions
+        if not action.as_button
     ]
     if tab == "details":
         context.update(_details_context(request, account))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts import details
+from accounts import details, files
 from accounts.masking import mask_email, mask_phone
 from accounts.models import Account, AccountRoleAssignment, CustomFieldValue
 from accounts.sections import AccountSection, register_section
@@ -116,6 +116,21 @@ def flags_and_alerts(user, account: Account) -> dict:
     return {"flags": account.flags.all(), "alerts": alerts}
 
 
+def account_files(user, account: Account) -> dict:
+    """The Files tab: the released files, and what is still in quarantine
+    (the signature and Delete for whoever manages the quarantine)."""
+    held = list(
+        files.files_visible_to(user).filter(account=account).select_related("uploaded_by")[:200]
+    )
+    return {
+        "released": [f for f in held if f.released],
+        "quarantined": [f for f in held if not f.released],
+        "may_upload": user.has_perm(files.UPLOAD_PERMISSION),
+        "manages_quarantine": user.has_perm(files.QUARANTINE_PERMISSION),
+        "max_mb": files.policy_of(account.company_id)[1] // 2**20,
+    }
+
+
 def history(user, account: Account) -> dict:
     return {"history": account_history(user, account)}
 
@@ -155,6 +170,14 @@ for _section in (
         custom_fields,
         order=25,
         width=6,
+    ),
+    AccountSection(
+        "files",
+        "Files",
+        "accounts/_files_tab.html",
+        account_files,
+        permission="accounts.view_accountfile",
+        tab="files",
     ),
     AccountSection(
         "history",

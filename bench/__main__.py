@@ -19,7 +19,9 @@ its module, on the shared ``bench.harness``):
   through its upload view against a hand-written SELECT and INSERT
   (``bench.write_off_file``);
 * ``account_page``: the Account Details and Diary tabs of an account with
-  5,000 Diary events, against the Diary's page by hand-written SQL
+  5,000 Diary events, against the Diary's page by hand-written SQL, and
+  the Journal tab of one with 20,000 entries against its page by
+  hand-written SQL, with the memory of its CSV of 100,000
   (``bench.account_page``);
 * ``communications``: Schedule Emails to every account against a
   hand-written INSERT ... SELECT, the dispatch of queued emails to a
@@ -87,6 +89,7 @@ AREAS = {
     ],
     "account_page": [
         ("account_page_5000_events", lambda args: account_page.bench_account_page(args.repeat)),
+        ("journal", lambda args: account_page.bench_journal(args.repeat)),
     ],
     "contact_rules": [
         ("gate_all_accounts", lambda args: contact_rules.bench_contact_rules()),

@@ -196,6 +196,10 @@ if AWS_STORAGE_BUCKET_NAME:
             "max_memory_size": 16 * 1024 * 1024,
         },
     }
+# The virus scanner account files go through (clamd): unix:///path/to/clamd.sock
+# or tcp://host:3310. Unset or unreachable, uploads wait in quarantine.
+CLAMD_URL = env.str("CLAMD_URL", default="tcp://127.0.0.1:3310")
+CLAMD_TIMEOUT = env.int("CLAMD_TIMEOUT", default=30)
 # Uploaded files of rows to select (a CSV of file numbers) are kept this long.
 SELECTION_FILE_TTL_DAYS = env.int("SELECTION_FILE_TTL_DAYS", default=7)
 EXPORT_LINK_TTL_HOURS = env.int("EXPORT_LINK_TTL_HOURS", default=24)  # export links live
@@ -251,6 +255,7 @@ CELERY_BEAT_SCHEDULE = {
     "mark-lost-sendings": {"task": "communications.mark_lost_sendings", "schedule": 60.0},
     "purge-send-windows": {"task": "communications.purge_send_windows", "schedule": 3600.0},
     "settle-promises": {"task": "billing.settle_promises", "schedule": 3600.0},
+    "scan-waiting-files": {"task": "accounts.scan_waiting_files", "schedule": 300.0},
     "purge-expired-selection-files": {
         "task": "bulkops.purge_expired_selection_files",
         "schedule": 3600.0,

@@ -53,6 +53,17 @@ class CommunicationsConfig(AppConfig):
         # A legal stop's or a conversation's events belong to its account's company.
         for model in ("LegalStop", "Conversation"):
             register_audit_company(f"communications.{model}", "account__company")
+        # The account page's Call Now button (seed 004).
+        register_action(
+            AccountAction(
+                key="call_now",
+                label="Call Now",
+                url_name="messages:call-now",
+                permission="communications.place_calls",
+                order=1,
+                as_button=True,
+            )
+        )
         # The Actions dropdown's Send debtor email and Send debtor SMS (seed 004).
         for key, label, order in (
             ("email", "Send debtor email", 10),

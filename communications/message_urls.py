@@ -2,12 +2,14 @@
 
 from django.urls import path
 
+from communications import call_views
 from communications import message_views as views
 
 app_name = "messages"
 
 urlpatterns = [
     path("", views.batch_list, name="batches"),
+    path("call/<int:pk>/", call_views.call_now, name="call-now"),
     path("batches/<int:pk>/", views.batch_detail, name="batch"),
     path("batches/<int:pk>/counts/", views.batch_counts, name="batch-counts"),
     path("batches/<int:pk>/csv/", views.batch_csv, name="batch-csv"),

@@ -249,6 +249,7 @@ class Message(models.Model):
                 "ignore_max_per_minute",
                 "Can send messages past the office's Max Per Minute (Ignore Max Per Minute)",
             ),
+            ("place_calls", "Can call debtors with Call Now"),
         ]
 
     def __str__(self):

@@ -2,6 +2,7 @@
 user per role, all with the password ``DEFAULT_PASSWORD``."""
 
 import importlib
+import os
 
 import pytest
 from django.test import Client as DjangoClient
@@ -137,3 +138,55 @@ def _fresh_send_rates(settings):
         if keys:
             client.delete(*keys)
     yield
+
+
+# EICAR's test file (68 bytes): every virus scanner reports it, nothing runs it.
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+@pytest.fixture(scope="session")
+def clamd_server(tmp_path_factory):
+    """A real clamd (Debian's, installed by ``make test``) on a unix socket,
+    with a one-line signature database: EICAR's hash, so nothing is
+    downloaded and it starts in seconds. Yields its ``CLAMD_URL``."""
+    import hashlib
+    import shutil
+    import subprocess
+    import time
+
+    from clamav_client.clamd import ClamdUnixSocket
+
+    binary = shutil.which("clamd") or "/usr/sbin/clamd"
+    if not os.path.exists(binary):
+        pytest.fail("clamd is missing: `make test` installs Debian's clamav-daemon.")
+    root = tmp_path_factory.mktemp("clamd")
+    (root / "db").mkdir()
+    (root / "db" / "eicar.hdb").write_text(
+        f"{hashlib.md5(EICAR, usedforsecurity=False).hexdigest()}:{len(EICAR)}:Eicar-Test-Signature\n"
+    )
+    socket_path = root / "clamd.sock"
+    config = root / "clamd.conf"
+    config.write_text(
+        f"DatabaseDirectory {root / 'db'}\nLocalSocket {socket_path}\nForeground yes\n"
+        f"LogFile {root / 'clamd.log'}\nStreamMaxLength 1M\nMaxFileSize 1M\n"
+    )
+    process = subprocess.Popen([binary, f"--config-file={config}"])
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if ClamdUnixSocket(str(socket_path), timeout=2).ping() == "PONG":
+                break
+        except Exception:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("clamd did not start: " + (root / "clamd.log").read_text()[-500:])
+            time.sleep(0.2)
+    yield {"url": f"unix://{socket_path}", "process": process}
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def clamd(clamd_server, settings):
+    settings.CLAMD_URL = clamd_server["url"]
+    return clamd_server

@@ -70,6 +70,12 @@ class User(AbstractUser):
         Office, on_delete=models.SET_NULL, null=True, blank=True, related_name="users"
     )
     timezone = models.CharField(max_length=64, default="America/New_York")
+    phone = models.CharField(
+        "Phone",
+        max_length=20,
+        blank=True,
+        help_text="E.164, e.g. +15555550123: where Call Now rings first.",
+    )
 
     class Meta:
         ordering = ["last_name", "first_name", "username"]
@@ -674,6 +680,7 @@ class SavedList(models.Model):
         return self.name
 
 
+from accounts.models.files import AccountFile, FilePolicy  # noqa: E402
 from accounts.models.work import (  # noqa: E402  (they refer to the models above)
     AccountPageLayout,
     DelinquencyReason,
@@ -685,7 +692,9 @@ from accounts.models.work import (  # noqa: E402  (they refer to the models abov
 )
 
 __all__ = [
+    "AccountFile",
     "AccountPageLayout",
+    "FilePolicy",
     "DelinquencyReason",
     "Interaction",
     "InteractionOutcome",
