@@ -17,6 +17,11 @@ RUN groupadd --system app \
 # Dependencies first so code changes do not reinstall them. The project has
 # `packages = []`: installing it installs its dependencies only, and the code
 # runs from the checkout copied below.
+# libmagic: account files' types are read from their content.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libmagic1 \
+    && rm -rf /var/lib/apt/lists/*
+
 COPY pyproject.toml ./
 RUN pip install . \
     && rm -rf build ./*.egg-info

@@ -24,7 +24,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-EXPECTED_SERVICES = {"postgres", "redis", "web", "worker", "beat"}
+EXPECTED_SERVICES = {"postgres", "redis", "clamav", "web", "worker", "beat"}
 APP_SERVICES = ("web", "worker", "beat")
 BACKING_SERVICES = ("postgres", "redis")
 HEALTHCHECKED_SERVICES = ("postgres", "redis", "web", "worker")
@@ -284,6 +284,13 @@ def parse_gunicorn(argv: list[str]):
 
 def test_expected_services_exist():
     assert set(services()) >= EXPECTED_SERVICES
+
+
+def test_the_app_scans_files_with_the_clamav_service():
+    url = urlsplit(interpolate(environment("worker")["CLAMD_URL"]))
+    assert (url.scheme, url.hostname, url.port) == ("tcp", "clamav", 3310)
+    assert "clamdcheck.sh" in healthcheck_argv("clamav")
+    assert "libmagic1" in DOCKERFILE.read_text()
 
 
 def test_app_services_run_the_project_image():
