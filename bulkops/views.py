@@ -218,6 +218,9 @@ def operation_detail(request, pk):
             "can_decide": operation.status == BulkOperation.Status.PENDING_APPROVAL
             and services.may_approve(request.user, operation),
             "can_undo": services.may_undo(request.user, operation),
+            # Said instead of a button: what no inverse can take back (an
+            # export downloaded, a message sent).
+            "cannot_undo": operation.is_final and action is not None and not action.inverse,
             "wording": wording_for(action),
             "row_label": selectable.row_label if selectable else "Row",
         },

@@ -7,6 +7,7 @@ from accounts.actions.change_status import ChangeStatusForm, ChangeStatusTo
 from accounts.actions.export import ExportAccounts
 from accounts.actions.flags import AddRemoveFlags, FlagsForm
 from accounts.actions.stage import StageForm, UpdateStage
+from accounts.actions.undo import UndoAssign, UndoChangeStatus, UndoUpdateStage
 
 __all__ = [
     "AddRemoveFlags",
@@ -17,5 +18,8 @@ __all__ = [
     "ExportAccounts",
     "FlagsForm",
     "StageForm",
+    "UndoAssign",
+    "UndoChangeStatus",
+    "UndoUpdateStage",
     "UpdateStage",
 ]

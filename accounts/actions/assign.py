@@ -81,6 +81,7 @@ class AssignToForm(forms.Form):
 @register
 class AssignTo(BulkAction):
     key = "assign"
+    inverse = "assign_undo"  # accounts.actions.undo
     label = "Assign To"
     target = "accounts"
     group = "Accounts"

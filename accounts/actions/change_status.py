@@ -33,6 +33,7 @@ class ChangeStatusForm(forms.Form):
 @register
 class ChangeStatusTo(BulkAction):
     key = "change_status"
+    inverse = "change_status_undo"  # accounts.actions.undo
     label = "Change Status To"
     target = "accounts"
     group = "Accounts"

@@ -19,6 +19,7 @@ class StageForm(forms.Form):
 @register
 class UpdateStage(BulkAction):
     key = "stage"
+    inverse = "stage_undo"  # accounts.actions.undo
     label = "Update Stage"
     target = "accounts"
     group = "Accounts"

@@ -277,6 +277,6 @@ def test_write_off_balances_from_the_grid(live_server, page, celery_worker, bulk
         "every owing account is cleared"
     )
 
-    page.goto(f"{live_server.url}/accounts/{owing[0].pk}/")
+    page.goto(f"{live_server.url}/accounts/{owing[0].pk}/?tab=journal")
     expect(page.get_by_text("Write Off Balances: Statute of limitations")).to_be_visible()
     watcher.assert_clean()

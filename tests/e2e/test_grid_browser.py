@@ -596,7 +596,7 @@ def test_home_and_an_accounts_page(live_server, page, grid_data):
     file_number = first.locator("td").nth(1).inner_text().strip()
     first.get_by_role("link", name=file_number).click()
     expect(page).to_have_url(re.compile(r"/accounts/\d+/$"))
-    expect(page.get_by_text(f"File {file_number}")).to_be_visible()
+    expect(page.get_by_text(f"Debtor reference {file_number}")).to_be_visible()
     assert_accessible(page, "an account's page")
 
     page.get_by_role("link", name="Collections", exact=True).click()

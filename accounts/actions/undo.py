@@ -1,0 +1,182 @@
+"""Undo of Assign To, Change Status To and Update Stage: a bulk operation of
+its own that puts back, from the audit trail the undone operation wrote,
+each field it changed, **only where the field still holds the operation's
+value**. Where someone changed it since, the account is skipped with "changed
+since by <user> at <time>". The undo writes its own audit (before and after),
+so undoing the undo redoes.
+
+Set-based: a chunk reads the undone operation's events of its accounts (one
+query), their values now (one), and puts each group of equal values back in
+one audited ``UPDATE`` (``audited_update``)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Account, User
+from bulkops.models import AuditEvent
+from bulkops.registry import BulkAction, Outcomes, register
+from bulkops.services import audited_update
+
+# The actions an undo puts back, with the fields their events name.
+UNDONE_ACTIONS = {
+    "assign": ("account.assigned",),
+    "change_status": ("account.status_changed", "account.default_date_set"),
+    "stage": ("account.stage_updated",),
+}
+
+
+def _original(operation):
+    """The operation whose changes this one puts back (an undo's undo: the
+    undo, whose own events say what to put back)."""
+    return operation.undoes
+
+
+def _actions_of(operation) -> tuple[str, ...]:
+    kinds = [operation.kind]
+    while operation.kind.endswith("_undo") and operation.undoes_id:
+        operation = operation.undoes
+        kinds.append(operation.kind)
+    base = kinds[-1]
+    return UNDONE_ACTIONS[base] + tuple(f"{a}_undone" for a in UNDONE_ACTIONS[base])
+
+
+def _changed_since(account_ids, fields, after, exclude_operation_ids) -> dict:
+    """{(account, field): (who, when)} of the latest change of each field
+    made after ``after`` by anything but these operations."""
+    latest: dict[tuple[int, str], tuple] = {}
+    events = (
+        AuditEvent.objects.filter(
+            object_type="accounts.account", object_id__in=account_ids, occurred_at__gt=after
+        )
+        .exclude(bulk_operation_id__in=exclude_operation_ids)
+        .order_by("occurred_at", "pk")
+        .values_list("object_id", "changes", "actor_id", "occurred_at")
+    )
+    for object_id, changes, actor_id, at in events:
+        for name in changes:
+            if name in fields:
+                latest[(object_id, name)] = (actor_id, at)
+    return latest
+
+
+def _who(actor_ids) -> dict[int, str]:
+    return {u.pk: str(u) for u in User.objects.filter(pk__in=[a for a in actor_ids if a])}
+
+
+class RestoreFields(BulkAction):
+    """The inverse of an accounts action that changed fields one value each."""
+
+    target = "accounts"
+    group = "Accounts"
+    in_toolbar = False
+    chunk_size = 5000
+    confirm_label = "Undo"
+
+    def describe(self, parameters):
+        return f"Undo of #{parameters.get('undoes')}"
+
+    def apply(self, items, operation):
+        outcomes = Outcomes()
+        original = _original(operation)
+        ids = list(items.target_ids)
+        actions = _actions_of(original)
+        # What the undone operation changed: {account: {field: (before, after)}}.
+        changed: dict[int, dict[str, tuple]] = defaultdict(dict)
+        started = None
+        for object_id, changes, at in AuditEvent.objects.filter(
+            bulk_operation=original,
+            object_type="accounts.account",
+            object_id__in=ids,
+            action__in=actions,
+        ).values_list("object_id", "changes", "occurred_at"):
+            started = min(started or at, at)
+            for name, (before, after) in changes.items():
+                changed[object_id][name] = (before, after)
+        fields = sorted({name for values in changed.values() for name in values})
+        outcomes.skip(set(ids) - set(changed), "Nothing of this operation to undo")
+        if not changed:
+            return outcomes
+        now = {
+            row["pk"]: row
+            for row in Account.objects.filter(pk__in=list(changed)).values(
+                "pk",
+                *[f"{name}_id" if name in ("status", "assigned_to") else name for name in fields],
+            )
+        }
+        since = _changed_since(
+            list(changed), set(fields), started or timezone.now(), [original.pk, operation.pk]
+        )
+        groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+        blocked: dict[int, tuple] = {}
+        for account_id, values in changed.items():
+            row = now.get(account_id)
+            if row is None:
+                continue
+            stale = [
+                name for name, (_before, after) in values.items() if _current(row, name) != after
+            ]
+            if stale:
+                blocked[account_id] = since.get((account_id, stale[0]), (None, None))
+                continue
+            for name, (before, after) in values.items():
+                groups[(name, json.dumps(before), json.dumps(after))].append(account_id)
+        names = _who(a for a, _ in blocked.values())
+        for account_id, (actor_id, at) in blocked.items():
+            who = names.get(actor_id, "someone") if actor_id else "someone"
+            when = timezone.localtime(at).strftime("%Y-%m-%d %H:%M") if at else "an unknown time"
+            outcomes.skip([account_id], f"changed since by {who} at {when}")
+        base_action = {"assigned_to": "account.assigned", "status": "account.status_changed",
+                       "default_date": "account.default_date_set", "stage": "account.stage_updated"}  # fmt: skip
+        for (name, before, after), account_ids in groups.items():
+            before_value, after_value = json.loads(before), json.loads(after)
+            column = f"{name}_id" if name in ("status", "assigned_to") else name
+            still = (
+                Q(**{column: after_value})
+                if after_value is not None
+                else Q(**{f"{column}__isnull": True})
+            )
+            audited_update(
+                actor=operation.created_by,
+                action=f"{base_action.get(name, 'account.' + name)}_undone",
+                queryset=Account.objects.filter(still, pk__in=account_ids),
+                field=name,
+                new_value=before_value,
+                bulk_operation=operation,
+            )
+        return outcomes
+
+
+def _current(row: dict, name: str):
+    value = row.get(f"{name}_id", row.get(name))
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+@register
+class UndoAssign(RestoreFields):
+    key = "assign_undo"
+    label = "Undo Assign To"
+    permission = "accounts.assign_accounts"
+    inverse = "assign_undo"
+
+
+@register
+class UndoChangeStatus(RestoreFields):
+    key = "change_status_undo"
+    label = "Undo Change Status To"
+    permission = "accounts.change_account_status"
+    inverse = "change_status_undo"
+
+
+@register
+class UndoUpdateStage(RestoreFields):
+    key = "stage_undo"
+    label = "Undo Update Stage"
+    permission = "accounts.update_account_stage"
+    inverse = "stage_undo"
