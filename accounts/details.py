@@ -22,7 +22,11 @@ from django.db import transaction
 
 from accounts.masking import mask_email, mask_phone
 from accounts.models import Account, CustomField, CustomFieldValue, Debtor, DebtorEmail, DebtorPhone
-from accounts.selectors import accounts_visible_to, configuration_visible_to
+from accounts.selectors import (
+    accounts_visible_to,
+    configuration_visible_to,
+    contact_points_of,
+)
 from accounts.states import STATE_CHOICES
 from bulkops.services import record_audit_event
 
@@ -36,14 +40,28 @@ _YES, _NO = {"yes", "true", "1", "on"}, {"no", "false", "0", "off"}
 
 
 def custom_fields_of(user) -> list[CustomField]:
-    return list(
-        configuration_visible_to(user, CustomField).filter(is_active=True).order_by("name", "pk")
-    )
+    """The active custom fields the user is offered (read once a request)."""
+    cached = getattr(user, "_custom_fields", None)
+    if cached is None:
+        cached = list(
+            configuration_visible_to(user, CustomField)
+            .filter(is_active=True)
+            .order_by("name", "pk")
+        )
+        user._custom_fields = cached
+    return cached
 
 
-def current_values(account: Account, fields: list[CustomField]) -> dict:
-    """What Save may change, as it is now."""
-    debtor = Debtor.objects.get(pk=account.debtor_id)
+def current_values(account: Account, fields: list[CustomField], *, fresh: bool = False) -> dict:
+    """What Save may change, as it is now (``fresh``: read again, not from
+    what the page already loaded)."""
+    if fresh:
+        debtor = Debtor.objects.get(pk=account.debtor_id)
+        emails = DebtorEmail.objects.filter(debtor_id=debtor.pk)
+        phones = DebtorPhone.objects.filter(debtor_id=debtor.pk)
+    else:
+        debtor = account.debtor
+        emails, phones = contact_points_of(account)
     custom = dict(
         CustomFieldValue.objects.filter(account=account, field__in=fields).values_list(
             "field_id", "value"
@@ -51,18 +69,8 @@ def current_values(account: Account, fields: list[CustomField]) -> dict:
     )
     return {
         "address": {name: getattr(debtor, name) for name in ADDRESS_FIELDS},
-        "emails": {
-            str(pk): value
-            for pk, value in DebtorEmail.objects.filter(debtor_id=debtor.pk).values_list(
-                "pk", "address"
-            )
-        },
-        "phones": {
-            str(pk): value
-            for pk, value in DebtorPhone.objects.filter(debtor_id=debtor.pk).values_list(
-                "pk", "number"
-            )
-        },
+        "emails": {str(e.pk): e.address for e in emails},
+        "phones": {str(p.pk): p.number for p in phones},
         "custom": {str(f.pk): custom.get(f.pk, "") for f in fields},
     }
 
@@ -165,7 +173,7 @@ def save_details(
     Debtor.objects.select_for_update().filter(pk=account.debtor_id).first()
     Account.objects.select_for_update().filter(pk=account.pk).first()
     fields = custom_fields_of(actor)
-    now = current_values(account, fields)
+    now = current_values(account, fields, fresh=True)
     if fingerprint(now) != loaded_fingerprint:
         raise ValidationError(
             "This account was changed by someone else since you loaded the page: "

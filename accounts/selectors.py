@@ -215,10 +215,40 @@ def account_page_context(user, account: Account) -> dict:
         if unmasked
         else mask_account_number(account.account_number),
         "debtor": account.debtor,
-        "alerts": account.alerts.filter(is_active=True).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
-        ),
+        "alerts": active_alerts_of(account),
     }
+
+
+def contact_points_of(account: Account) -> tuple[list, list]:
+    """The debtor's email addresses and phone numbers, primary first, read
+    once for everything one page of this account shows (kept on ``account``)."""
+    cached = getattr(account, "_contact_points", None)
+    if cached is None:
+        from accounts.models import DebtorEmail, DebtorPhone
+
+        cached = tuple(
+            list(
+                model.objects.filter(debtor_id=account.debtor_id)
+                .select_related("validity_changed_by")
+                .order_by("-is_primary", "pk")
+            )
+            for model in (DebtorEmail, DebtorPhone)
+        )
+        account._contact_points = cached
+    return cached
+
+
+def active_alerts_of(account: Account) -> list:
+    """The account's alerts that have not expired (kept on ``account``)."""
+    cached = getattr(account, "_active_alerts", None)
+    if cached is None:
+        cached = list(
+            account.alerts.filter(is_active=True).filter(
+                Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+            )
+        )
+        account._active_alerts = cached
+    return cached
 
 
 HISTORY = 20  # the latest changes on Account Details; the Diary has them all

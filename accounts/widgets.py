@@ -7,14 +7,11 @@ unless the user may see it all."""
 
 from __future__ import annotations
 
-from django.db.models import Q
-from django.utils import timezone
-
 from accounts import details, files
 from accounts.masking import mask_email, mask_phone
 from accounts.models import Account, AccountRoleAssignment, CustomFieldValue
 from accounts.sections import AccountSection, register_section
-from accounts.selectors import account_history
+from accounts.selectors import account_history, active_alerts_of, contact_points_of
 
 DETAILS_FORM = "account-details-form"
 
@@ -58,7 +55,7 @@ def contact_details(user, account: Account) -> dict:
             "validity": e.get_validity_display(),
             "channels": _channels(e, (("email", "Email"),)),
         }
-        for e in debtor.emails.order_by("-is_primary", "pk")
+        for e in contact_points_of(account)[0]
     ]
     phones = [
         {
@@ -71,7 +68,7 @@ def contact_details(user, account: Account) -> dict:
             "changed_at": p.validity_changed_at,
             "channels": _channels(p, (("sms", "SMS"), ("voice", "Voice"))),
         }
-        for p in debtor.phones.select_related("validity_changed_by").order_by("-is_primary", "pk")
+        for p in contact_points_of(account)[1]
     ]
     return {
         "debtor": debtor,
@@ -110,10 +107,7 @@ def custom_widget(user, account: Account, field_ids, *, fields=None) -> dict:
 
 
 def flags_and_alerts(user, account: Account) -> dict:
-    alerts = account.alerts.filter(is_active=True).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
-    )
-    return {"flags": account.flags.all(), "alerts": alerts}
+    return {"flags": account.flags.all(), "alerts": active_alerts_of(account)}
 
 
 def account_files(user, account: Account) -> dict:

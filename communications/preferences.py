@@ -39,7 +39,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Account, ContactPoint, DebtorEmail, DebtorPhone
-from accounts.selectors import accounts_visible_to
+from accounts.selectors import accounts_visible_to, contact_points_of
 from bulkops.services import audited_update, record_audit_event
 from communications.models import (
     LEGAL_FROM,
@@ -196,8 +196,9 @@ def preferences_of(user, account: Account) -> Preferences:
     queries whatever the account's history (the latest conversations and
     ended stops only)."""
     rows = []
+    emails, phones = contact_points_of(account)  # read once for the whole page
     for kind, (model, channels) in POINT_KINDS.items():
-        points = model.objects.filter(debtor_id=account.debtor_id).order_by("-is_primary", "pk")
+        points = emails if model is DebtorEmail else phones
         rows.extend(
             _channel_row(user, kind, point, channel) for point in points for channel in channels
         )
