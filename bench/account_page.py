@@ -237,26 +237,35 @@ JOURNAL_ENTRIES, CSV_ENTRIES = 20_000, 100_000
 
 
 def _journal_baseline(account_id: int) -> int:
-    """The Journal's first page by hand: the same window sum, joins, order
-    and limit, in one psycopg statement, no template."""
+    """The Journal's first page by hand, as the tab computes it: the page's
+    50 newest entries with their claim, product and payment method, then
+    the one sum that gives the running balance at its first row (the
+    others follow from the amounts), in psycopg, no template."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
             """
             SELECT e.id, e.posted_at, e.kind, e.amount, e.context, e.description, c.reference,
-                   COALESCE(st.name, s.service_name, ''), pm.label, e.running
-            FROM (SELECT le.*, SUM(le.amount) OVER (ORDER BY le.posted_at, le.id) AS running
-                  FROM billing_ledgerentry le WHERE le.account_id = %s) e
+                   COALESCE(st.name, s.service_name, ''), pm.label
+            FROM billing_ledgerentry e
             LEFT JOIN billing_claim c ON c.id = e.claim_id
             LEFT JOIN billing_servicetype st ON st.id = c.service_type_id
             LEFT JOIN billing_subscription s ON s.id = c.subscription_id
             LEFT JOIN billing_paymentmethod pm ON pm.id = e.payment_method_id
+            WHERE e.account_id = %s
             ORDER BY e.posted_at DESC, e.id DESC LIMIT 50
             """,
             [account_id],
         )
-        return len(cursor.fetchall())
+        rows = cursor.fetchall()
+        cursor.execute(
+            "SELECT SUM(amount) FROM billing_ledgerentry WHERE account_id = %s"
+            " AND (posted_at < %s OR (posted_at = %s AND id <= %s))",
+            [account_id, rows[0][1], rows[0][1], rows[0][0]],
+        )
+        cursor.fetchone()
+        return len(rows)
 
 
 def _entries(account, n: int) -> list:

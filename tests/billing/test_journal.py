@@ -120,3 +120,12 @@ def test_pages_of_fifty(client, collector, account):
     assert (len(first["rows"]), first["total"], first["pages"]) == (50, 63, 2)
     second = tab(client, collector, account, page=2)["journal"]
     assert len(second["rows"]) == 13 and second["rows"][-1]["running"] == Decimal("100.00")
+
+
+def test_oldest_first_the_running_balance_still_follows_posting(client, collector, account):
+    journal = rows(tab(client, collector, account, sort="date", dir="asc"))
+    assert [r["running"] for r in journal] == [
+        Decimal("100.00"),
+        Decimal("115.00"),
+        Decimal("75.00"),
+    ]
