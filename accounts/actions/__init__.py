@@ -7,7 +7,7 @@ from accounts.actions.change_status import ChangeStatusForm, ChangeStatusTo
 from accounts.actions.export import ExportAccounts
 from accounts.actions.flags import AddRemoveFlags, FlagsForm
 from accounts.actions.stage import StageForm, UpdateStage
-from accounts.actions.undo import UndoAssign, UndoChangeStatus, UndoUpdateStage
+from accounts.actions.undo import UndoAssign, UndoChangeStatus, UndoFlags, UndoUpdateStage
 
 __all__ = [
     "AddRemoveFlags",
@@ -20,6 +20,7 @@ __all__ = [
     "StageForm",
     "UndoAssign",
     "UndoChangeStatus",
+    "UndoFlags",
     "UndoUpdateStage",
     "UpdateStage",
 ]

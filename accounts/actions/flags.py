@@ -48,6 +48,7 @@ class FlagsForm(forms.Form):
 @register
 class AddRemoveFlags(BulkAction):
     key = "flags"
+    inverse = "flags_undo"  # accounts.actions.undo
     label = "Add/Remove Flags"
     target = "accounts"
     group = "Accounts"

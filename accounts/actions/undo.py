@@ -1,4 +1,4 @@
-"""Undo of Assign To, Change Status To and Update Stage: a bulk operation of
+"""Undo of Assign To, Change Status To, Update Stage and Add/Remove Flags: a bulk operation of
 its own that puts back, from the audit trail the undone operation wrote,
 each field it changed, **only where the field still holds the operation's
 value**. Where someone changed it since, the account is skipped with "changed
@@ -17,7 +17,8 @@ from collections import defaultdict
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Account, User
+from accounts import services
+from accounts.models import Account, AccountFlag, Flag, User
 from bulkops.models import AuditEvent
 from bulkops.registry import BulkAction, Outcomes, register
 from bulkops.services import audited_update
@@ -180,3 +181,83 @@ class UndoUpdateStage(RestoreFields):
     label = "Undo Update Stage"
     permission = "accounts.update_account_stage"
     inverse = "stage_undo"
+
+
+@register
+class UndoFlags(BulkAction):
+    """The inverse of Add/Remove Flags: each account's flags as they were,
+    where they are still as the operation left them (else skipped: changed
+    since by whom and when). The flags' names are what the audit kept; an
+    account's change is put back through the same service, grouped by the
+    flags to add and remove."""
+
+    key = "flags_undo"
+    label = "Undo Add/Remove Flags"
+    target = "accounts"
+    group = "Accounts"
+    in_toolbar = False
+    permission = "accounts.manage_account_flags"
+    inverse = "flags_undo"
+    chunk_size = 5000
+    confirm_label = "Undo"
+
+    def describe(self, parameters):
+        return f"Undo of #{parameters.get('undoes')}"
+
+    def apply(self, items, operation):
+        outcomes = Outcomes()
+        original = operation.undoes
+        ids = list(items.target_ids)
+        changed, started = {}, None
+        for object_id, changes, at in AuditEvent.objects.filter(
+            bulk_operation=original,
+            object_type="accounts.account",
+            object_id__in=ids,
+            action="account.flags_changed",
+        ).values_list("object_id", "changes", "occurred_at"):
+            started = min(started or at, at)
+            before, after = changes["flags"]
+            changed[object_id] = (set(before), set(after))
+        outcomes.skip(set(ids) - set(changed), "Nothing of this operation to undo")
+        if not changed:
+            return outcomes
+        by_name = {f.name: f for f in Flag.objects.filter(
+            company__isnull=True
+        ) | Flag.objects.filter(company_id=original.company_id)}  # fmt: skip
+        now: dict[int, set[str]] = defaultdict(set)
+        for account_id, name in AccountFlag.objects.filter(
+            account_id__in=list(changed)
+        ).values_list("account_id", "flag__name"):
+            now[account_id].add(name)
+        since = _changed_since(
+            list(changed), {"flags"}, started or timezone.now(), [original.pk, operation.pk]
+        )
+        groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[int]] = defaultdict(list)
+        blocked = {}
+        for account_id, (before, after) in changed.items():
+            if now[account_id] != after:
+                blocked[account_id] = since.get((account_id, "flags"), (None, None))
+                continue
+            groups[(tuple(sorted(before - after)), tuple(sorted(after - before)))].append(
+                account_id
+            )
+        names = _who(a for a, _ in blocked.values())
+        for account_id, (actor_id, at) in blocked.items():
+            who = names.get(actor_id, "someone") if actor_id else "someone"
+            when = timezone.localtime(at).strftime("%Y-%m-%d %H:%M") if at else "an unknown time"
+            outcomes.skip([account_id], f"changed since by {who} at {when}")
+        for (put_back, take_off), account_ids in groups.items():
+            missing = [n for n in (*put_back, *take_off) if n not in by_name]
+            if missing:
+                outcomes.fail(account_ids, f"The flag {missing[0]} no longer exists")
+                continue
+            outcomes.merge(
+                services.change_flags(
+                    actor=operation.created_by,
+                    account_ids=account_ids,
+                    add=[by_name[n] for n in put_back],
+                    remove_ids=[by_name[n].pk for n in take_off],
+                    bulk_operation=operation,
+                )
+            )
+        return outcomes

@@ -108,3 +108,26 @@ def test_undo_needs_the_action_s_permission(collector, supervisor, accounts):
     assert not services.may_undo(collector, operation)
     with pytest.raises(services.OperationRefused):
         services.start_undo(user=collector, operation=operation)
+
+
+def test_undo_of_flags_puts_each_account_s_flags_back(supervisor, accounts, company):
+    from accounts.models import AccountFlag
+    from tests.factories import FlagFactory
+
+    old, new = FlagFactory(name="Old flag"), FlagFactory(name="New flag")
+    AccountFlag.objects.bulk_create(AccountFlag(account=a, flag=old) for a in accounts)
+    operation = run(supervisor, accounts, "flags", {"add": [new.pk], "remove": [old.pk]})
+
+    def flags(account):
+        return set(AccountFlag.objects.filter(account=account).values_list("flag__name", flat=True))
+
+    assert [flags(a) for a in accounts] == [{"New flag"}] * 3
+    someone = UserFactory(company=company, role=COLLECTOR, first_name="Flo", last_name="Ag")
+    account_services.change_flags(
+        actor=someone, account_ids=[accounts[0].pk], add=[], remove_ids=[new.pk]
+    )
+    undoing = undo(supervisor, operation)
+    assert [flags(a) for a in accounts] == [set(), {"Old flag"}, {"Old flag"}]
+    assert reasons(undoing)[accounts[0].pk].startswith("changed since by Flo Ag at ")
+    undo(supervisor, undoing)  # redo
+    assert [flags(a) for a in accounts] == [set(), {"New flag"}, {"New flag"}]
