@@ -47,12 +47,27 @@ EXTRA_RULES = ("aria-dialog-name", "empty-table-header")
 # modal fading in, a button changing colour as its menu opens), or their
 # half-way colours are measured; endless ones (a spinner) are not waited for.
 SETTLE = """
-Promise.race([
-  Promise.all(document.getAnimations()
-    .filter(a => a.effect && a.effect.getComputedTiming().endTime !== Infinity)
-    .map(a => a.finished.catch(() => null))),
-  new Promise(resolve => setTimeout(resolve, 3000)),
-]).then(() => null)
+(async () => {
+  // Until no finite animation runs, and none starts in the next 100 ms: a
+  // Bootstrap modal fades its backdrop in first, then itself, so a page can
+  // be still between two transitions. At most 3 s.
+  const deadline = Date.now() + 3000;
+  const running = () => document.getAnimations().filter(a =>
+    a.playState === "running" && a.effect && a.effect.getComputedTiming().endTime !== Infinity);
+  while (Date.now() < deadline) {
+    const now = running();
+    if (now.length) {
+      await Promise.race([
+        Promise.all(now.map(a => a.finished.catch(() => null))),
+        new Promise(resolve => setTimeout(resolve, deadline - Date.now())),
+      ]);
+      continue;
+    }
+    await new Promise(resolve => setTimeout(resolve, 100));
+    if (!running().length) return null;
+  }
+  return null;
+})()
 """
 
 
