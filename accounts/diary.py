@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.db.models import BigIntegerField, CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Cast
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account, Interaction, Note, Task, User
@@ -396,7 +395,3 @@ for _source in (
     _audit_source("account_change", "Other account change", _OTHER, 49),
 ):  # fmt: skip
     register_diary_source(_source)
-
-
-def operation_url(operation_id: int | None) -> str:
-    return reverse("bulkops:operation-detail", args=[operation_id]) if operation_id else ""

@@ -25,6 +25,7 @@ from accounts.work_forms import (
     ResolveTaskForm,
     TaskForm,
 )
+from common.forms import add_service_errors
 
 WORK = "accounts.work_account"
 
@@ -34,15 +35,6 @@ def _account(request, pk):
     if account is None:
         raise Http404("No such account.")
     return account
-
-
-def _errors_onto(form, error: ValidationError) -> None:
-    """A service's refusal, shown on the form (on its field when it names one)."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
 
 
 def _page(request, account, form, *, title, submit, testid, extra=None):
@@ -79,7 +71,7 @@ def add_note(request, pk):
                 body=form.cleaned_data["body"],
             )
         except ValidationError as error:
-            _errors_onto(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(request, "Note added. It is in the Diary.")
             return redirect(_back(account, "diary"))
@@ -95,7 +87,7 @@ def add_interaction(request, pk):
         try:
             work.add_interaction(actor=request.user, account=account, **form.cleaned_data)
         except ValidationError as error:
-            _errors_onto(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(request, "Interaction recorded; the account's Last Worked is now.")
             return redirect(_back(account, "diary"))
@@ -130,7 +122,7 @@ def create_task(request, pk):
         try:
             work.create_task(actor=request.user, account=account, **_task_fields(form))
         except ValidationError as error:
-            _errors_onto(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(request, "Task created.")
             return redirect(reverse("accounts:tasks", args=[account.pk]))
@@ -186,7 +178,7 @@ def edit_task(request, task_pk):
                 actor=request.user, task=task, loaded_at=_loaded_at(request), **_task_fields(form)
             )
         except ValidationError as error:
-            _errors_onto(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(request, "Task saved.")
             return redirect(reverse("accounts:tasks", args=[task.account_id]))
@@ -218,7 +210,7 @@ def resolve_task(request, task_pk):
                 loaded_at=_loaded_at(request),
             )
         except ValidationError as error:
-            _errors_onto(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(request, "Task resolved.")
             return redirect(
@@ -264,7 +256,7 @@ def phone_validity(request, pk, valid: bool):
                 notes=form.cleaned_data["notes"],
             )
         except ValidationError as error:
-            _errors_onto(form, error)
+            add_service_errors(form, error)
         except PermissionDenied:
             raise
         else:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.selectors import account_for_page
 from billing import promises
 from billing.models import Claim, PaymentMethod
-from common.forms import DATE, BootstrapForm
+from common.forms import DATE, BootstrapForm, add_service_errors
 
 
 class PromiseForm(BootstrapForm):
@@ -47,8 +47,7 @@ def create_promise(request, pk):
                 actor=request.user, account=account, **form.cleaned_data
             )
         except ValidationError as error:
-            for field, errors in getattr(error, "error_dict", {None: error.error_list}).items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, error)
         else:
             messages.success(
                 request, f"Promise to pay {promise.amount:,.2f} by {promise.due_date} recorded."

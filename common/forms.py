@@ -7,6 +7,16 @@ from django import forms
 DATE = forms.DateInput(attrs={"type": "date"})
 
 
+def add_service_errors(form: forms.Form, error) -> None:
+    """A service's ValidationError shown on the form: on the field it names
+    when the form has it, else above the form."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
 class BootstrapForm(forms.Form):
     """Bootstrap's classes on every widget, so the templates draw fields alike."""
 

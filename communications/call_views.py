@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.masking import mask_phone
 from accounts.selectors import account_for_page
-from common.forms import BootstrapForm
+from common.forms import BootstrapForm, add_service_errors
 from communications import calls
 
 
@@ -53,8 +53,7 @@ def call_now(request, pk):
                 collector_number=form.cleaned_data["your_number"].strip(),
             )
         except ValidationError as error:
-            for field, errors in getattr(error, "error_dict", {None: error.error_list}).items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, error)
         except calls.CallRefused as refused:
             form.add_error(None, f"The call was not placed: {refused.reason}")
         else:

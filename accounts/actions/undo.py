@@ -65,8 +65,15 @@ def _changed_since(account_ids, fields, after, exclude_operation_ids) -> dict:
     return latest
 
 
-def _who(actor_ids) -> dict[int, str]:
-    return {u.pk: str(u) for u in User.objects.filter(pk__in=[a for a in actor_ids if a])}
+def _skip_changed_since(outcomes: Outcomes, blocked: dict[int, tuple]) -> None:
+    """Skip each account someone changed since, saying who and when
+    (``blocked``: {account: (actor id, time)}, either None when unknown)."""
+    actor_ids = [actor_id for actor_id, _ in blocked.values() if actor_id]
+    names = {u.pk: str(u) for u in User.objects.filter(pk__in=actor_ids)}
+    for account_id, (actor_id, at) in blocked.items():
+        who = names.get(actor_id, "someone")
+        when = timezone.localtime(at).strftime("%Y-%m-%d %H:%M") if at else "an unknown time"
+        outcomes.skip([account_id], f"changed since by {who} at {when}")
 
 
 class RestoreFields(BulkAction):
@@ -126,11 +133,7 @@ class RestoreFields(BulkAction):
                 continue
             for name, (before, after) in values.items():
                 groups[(name, json.dumps(before), json.dumps(after))].append(account_id)
-        names = _who(a for a, _ in blocked.values())
-        for account_id, (actor_id, at) in blocked.items():
-            who = names.get(actor_id, "someone") if actor_id else "someone"
-            when = timezone.localtime(at).strftime("%Y-%m-%d %H:%M") if at else "an unknown time"
-            outcomes.skip([account_id], f"changed since by {who} at {when}")
+        _skip_changed_since(outcomes, blocked)
         base_action = {"assigned_to": "account.assigned", "status": "account.status_changed",
                        "default_date": "account.default_date_set", "stage": "account.stage_updated"}  # fmt: skip
         for (name, before, after), account_ids in groups.items():
@@ -221,9 +224,8 @@ class UndoFlags(BulkAction):
         outcomes.skip(set(ids) - set(changed), "Nothing of this operation to undo")
         if not changed:
             return outcomes
-        by_name = {f.name: f for f in Flag.objects.filter(
-            company__isnull=True
-        ) | Flag.objects.filter(company_id=original.company_id)}  # fmt: skip
+        offered = Q(company__isnull=True) | Q(company_id=original.company_id)
+        by_name = {f.name: f for f in Flag.objects.filter(offered)}
         now: dict[int, set[str]] = defaultdict(set)
         for account_id, name in AccountFlag.objects.filter(
             account_id__in=list(changed)
@@ -241,11 +243,7 @@ class UndoFlags(BulkAction):
             groups[(tuple(sorted(before - after)), tuple(sorted(after - before)))].append(
                 account_id
             )
-        names = _who(a for a, _ in blocked.values())
-        for account_id, (actor_id, at) in blocked.items():
-            who = names.get(actor_id, "someone") if actor_id else "someone"
-            when = timezone.localtime(at).strftime("%Y-%m-%d %H:%M") if at else "an unknown time"
-            outcomes.skip([account_id], f"changed since by {who} at {when}")
+        _skip_changed_since(outcomes, blocked)
         for (put_back, take_off), account_ids in groups.items():
             missing = [n for n in (*put_back, *take_off) if n not in by_name]
             if missing:
