@@ -37,7 +37,9 @@ class AccountsConfig(AppConfig):
         # Audited changes that hold ids: shown by name in the audit log.
         register_audit_reference("status", "accounts.AccountStatus")
         register_audit_reference("assigned_to", "accounts.User")
+        register_audit_reference("created_by", "accounts.User")
+        register_audit_reference("file_type", "accounts.FileType")
         # Events about a company belong to it.
         register_audit_company("accounts.Company", "pk")
-        for model in ("Task", "Interaction", "Note"):
+        for model in ("Task", "Interaction", "Note", "Alert"):
             register_audit_company(f"accounts.{model}", "account__company")

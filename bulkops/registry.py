@@ -115,11 +115,16 @@ class BulkAction:
     form_class: type[forms.Form] = forms.Form
     # Renders the form in the dialog; the default renders every own field.
     dialog_template: str = ""
+    # The dialog's Bootstrap size classes (Mass Edit's page-sized form).
+    dialog_size: str = "modal-lg"
     # Static scripts the dialog needs, loaded by the page that offers it.
     scripts: tuple[str, ...] = ()
     # The result's words: "N changed", "every account is processed;
     # finishing…", and a template shown under the result (an export's download).
     done_word: str = "changed"
+    # Said above the page's navigation when the operation succeeds ("Mass
+    # Edit Successful"); the finished notice otherwise says it.
+    success_message: str = ""
     finishing_text: str = "finishing"
     result_template: str = ""
     # A verification step between the dialog and the confirmation (Add Fees'
@@ -525,6 +530,7 @@ class Wording:
     done: str = "changed"
     finishing: str = "finishing"
     result_template: str = ""
+    success_message: str = ""
 
 
 def wording_for(action: BulkAction | None) -> Wording:
@@ -532,5 +538,10 @@ def wording_for(action: BulkAction | None) -> Wording:
         return Wording()
     noun = _SELECTABLES[action.target].noun if action.target in _SELECTABLES else "row"
     return Wording(
-        action.label, noun, action.done_word, action.finishing_text, action.result_template
+        action.label,
+        noun,
+        action.done_word,
+        action.finishing_text,
+        action.result_template,
+        action.success_message,
     )

@@ -6,6 +6,8 @@ from accounts.actions.assign import AssignTo, AssignToForm
 from accounts.actions.change_status import ChangeStatusForm, ChangeStatusTo
 from accounts.actions.export import ExportAccounts
 from accounts.actions.flags import AddRemoveFlags, FlagsForm
+from accounts.actions.mass_edit import MassEdit, MassEditForm
+from accounts.actions.mass_edit_undo import UndoMassEdit
 from accounts.actions.stage import StageForm, UpdateStage
 from accounts.actions.undo import UndoAssign, UndoChangeStatus, UndoFlags, UndoUpdateStage
 
@@ -17,10 +19,13 @@ __all__ = [
     "ChangeStatusTo",
     "ExportAccounts",
     "FlagsForm",
+    "MassEdit",
+    "MassEditForm",
     "StageForm",
     "UndoAssign",
     "UndoChangeStatus",
     "UndoFlags",
+    "UndoMassEdit",
     "UndoUpdateStage",
     "UpdateStage",
 ]

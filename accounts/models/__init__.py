@@ -522,6 +522,7 @@ class Account(models.Model):
             ("manage_account_flags", "Can add and remove account flags"),
             ("update_account_stage", "Can update the collections stage"),
             ("export_accounts", "Can export accounts"),
+            ("mass_edit_accounts", "Can change many fields of many accounts at once (Mass Edit)"),
         ]
         # The grid always filters by company first: composite indexes let a
         # filtered count or a sorted page be one index range scan.

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, models
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from bulkops.models import AuditEvent, BulkOperation
@@ -172,7 +173,10 @@ def record_field_change(
     pk_column = connection.ops.quote_name("pk")
     company_column = connection.ops.quote_name("audit_company")
     path = audit_company_path(model)
-    company = models.F(path) if path else models.Value(None, output_field=models.BigIntegerField())
+    # A typed NULL: PostgreSQL takes an untyped one for text, and COALESCE
+    # with the actor's company id would fail.
+    nothing = Cast(models.Value(None), output_field=models.BigIntegerField())
+    company = models.F(path) if path else nothing
     try:
         inner_sql, inner_params = (
             queryset.annotate(audit_company=company)
