@@ -14,7 +14,7 @@ class BillingConfig(AppConfig):
             register_section,
         )
         from billing import diary, journal, selectors  # noqa: F401  (diary registers its sources)
-        from billing.actions import add_fees, credit_payments, freeze, write_off  # noqa: F401
+        from billing.actions import add_fees, credit_payments, freeze, undo, write_off  # noqa: F401
         from billing.columns import CLAIMS_COLUMNS
         from billing.models import CancellationReason, ServiceType
         from billing.selectable import FROZEN

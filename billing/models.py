@@ -149,6 +149,11 @@ class LedgerEntry(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The entry this one reverses (Undo of a write-off or a fee): money is
+    # never undone by deleting a line. One reversal an entry, at most.
+    reverses = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    )
 
     class Meta:
         verbose_name_plural = "ledger entries"

@@ -100,6 +100,7 @@ class NewEntry:
     claim_id: int | None = None
     description: str = ""
     payment_method_id: int | None = None
+    reverses_id: int | None = None
 
 
 def _checked_amount(kind: str, amount) -> Decimal:
@@ -213,6 +214,7 @@ def post_ledger_entries(
                     context=context,
                     description=entry.description,
                     payment_method_id=entry.payment_method_id,
+                    reverses_id=entry.reverses_id,
                     created_by=created_by,
                     bulk_operation=bulk_operation,
                     posted_at=posted_at,

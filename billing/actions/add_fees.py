@@ -94,6 +94,7 @@ class AddFeesForm(forms.Form):
 @register
 class AddFees(BulkAction):
     key = "add_fees"
+    inverse = "add_fees_undo"  # billing.actions.undo
     label = "Add Fees"
     target = "accounts"
     group = "Money"

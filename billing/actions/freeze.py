@@ -65,6 +65,7 @@ class RollbackForm(forms.Form):
 @register
 class BulkFreeze(BulkAction):
     key = "bulk_freeze"
+    inverse = "bulk_freeze_undo"  # billing.actions.undo
     label = "Bulk Freeze"
     target = "accounts"
     group = "Money"

@@ -50,6 +50,7 @@ class ApprovedAboveTheLimit:
 @register
 class WriteOffBalances(ApprovedAboveTheLimit, BulkAction):
     key = "write_off"
+    inverse = "write_off_undo"  # billing.actions.undo
     label = "Write Off Balances"
     target = "accounts"
     group = "Money"
@@ -95,6 +96,7 @@ class WriteOffFromFile(ApprovedAboveTheLimit, BulkAction):
     terminated since the preview fails with the reason."""
 
     key = "write_off_file"
+    inverse = "write_off_file_undo"  # billing.actions.undo
     label = "Bulk Write-off"
     target = "accounts"
     group = "Money"
