@@ -10,6 +10,7 @@ the same fields, so undoing the undo redoes."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import defaultdict
 
@@ -137,6 +138,8 @@ def _restore_field(actor, operation, name, before, account_ids) -> Outcomes:
     value = before
     if name == "created_at" and isinstance(before, str):
         value = parse_datetime(before)
+        if value is not None and timezone.is_naive(value):  # SQLite writes UTC without an offset
+            value = timezone.make_aware(value, dt.UTC)
     audited_update(
         actor=actor,
         action=f"account.{name}_restored",

@@ -24,7 +24,7 @@ from accounts.models import (
     Note,
     NoteType,
 )
-from accounts.roles import COLLECTOR
+from accounts.roles import COLLECTOR, SUPERVISOR
 from bulkops import services
 from bulkops.models import AuditEvent, BulkOperationItem
 from bulkops.registry import get_action
@@ -362,3 +362,29 @@ def test_mass_edit_successful_above_the_navigation(client, supervisor, accounts)
     assert "Mass Edit Successful" in page
     assert page.index("Mass Edit Successful") < page.index('aria-label="Main"')
     assert "Undo" in page
+
+
+def test_undo_refused_while_running_twice_or_for_another_company(
+    client, supervisor, accounts, other_company
+):
+    running = start(supervisor, accounts, {"change_stage": "on", "stage": "sent"})
+    with pytest.raises(services.OperationRefused):
+        services.start_undo(user=supervisor, operation=running)  # still queued
+    services.run_operation(running.pk)
+    running.refresh_from_db()
+    undoing = services.start_undo(user=supervisor, operation=running)
+    with pytest.raises(services.OperationRefused):
+        services.start_undo(user=supervisor, operation=running)  # twice
+    assert BulkOperationItem.objects.filter(operation__undoes=running).count() == 7
+    # Nothing else starts on these accounts while the undo runs.
+    with pytest.raises(services.OperationRefused, match="still working"):
+        start(supervisor, accounts, {"change_stage": "on", "stage": "pending"})
+    services.run_operation(undoing.pk)
+
+    finished = run(supervisor, accounts, {"change_stage": "on", "stage": "pending"})
+    outsider = UserFactory(company=other_company, role=SUPERVISOR)
+    client.force_login(outsider)
+    response = client.post(reverse("bulkops:operation-undo", args=[finished.pk]))
+    assert response.status_code == 404
+    assert not finished.undone_by.exists()
+    assert set(column(accounts, "stage")) == {"pending"}
