@@ -386,6 +386,22 @@ def verification_for(user, key: str):
     )
 
 
+def purge_expired_verifications() -> int:
+    """Delete the verifications no confirmation can use any more (older than
+    ``VERIFICATION_MAX_AGE``: a confirmed Add Fees carries its amounts on its
+    own items). Their rows go in one statement per verification (no row
+    loaded: nothing refers to them). Returns how many verifications."""
+    expired = list(
+        FeeVerification.objects.filter(
+            created_at__lt=timezone.now() - VERIFICATION_MAX_AGE
+        ).values_list("pk", flat=True)
+    )
+    for pk in expired:
+        FeeVerificationRow.objects.filter(verification_id=pk).delete()
+    FeeVerification.objects.filter(pk__in=expired).delete()
+    return len(expired)
+
+
 def items_total(operation) -> Decimal:
     """The fees an Add Fees operation's items carry (``amount|basis``), summed."""
     total = Decimal("0.00")

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from billing import promises
+from billing import fees, promises
 
 
 @shared_task(name="billing.settle_promises", ignore_result=True)
@@ -11,3 +11,10 @@ def settle_promises():
     settled once, in the first hour after its due date ends in its office's
     zone (or as soon as its payments cover it)."""
     promises.settle_promises()
+
+
+@shared_task(name="billing.purge_fee_verifications", ignore_result=True)
+def purge_fee_verifications():
+    """Add Fees' verifications older than an hour, with their rows (up to a
+    row per selected account each), deleted: every hour."""
+    fees.purge_expired_verifications()

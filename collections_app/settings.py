@@ -255,6 +255,7 @@ CELERY_BEAT_SCHEDULE = {
     "mark-lost-sendings": {"task": "communications.mark_lost_sendings", "schedule": 60.0},
     "purge-send-windows": {"task": "communications.purge_send_windows", "schedule": 3600.0},
     "settle-promises": {"task": "billing.settle_promises", "schedule": 3600.0},
+    "purge-fee-verifications": {"task": "billing.purge_fee_verifications", "schedule": 3600.0},
     "scan-waiting-files": {"task": "accounts.scan_waiting_files", "schedule": 300.0},
     "purge-expired-selection-files": {
         "task": "bulkops.purge_expired_selection_files",

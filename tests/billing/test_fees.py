@@ -142,3 +142,23 @@ def test_fees_are_posted_on_new_invoices_of_the_service_type(supervisor, book):
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.FEE).count() == 2
     assert AuditEvent.objects.filter(action="ledger.fee").count() == 2
     assert find_balance_discrepancies() == []
+
+
+def test_expired_verifications_are_purged_with_their_rows(supervisor, company):
+    from billing.models import FeeVerification, FeeVerificationRow
+
+    accounts = create_accounts(3, company=company)
+    old = FeeVerification.objects.create(owner=supervisor, fingerprint="old")
+    fresh = FeeVerification.objects.create(owner=supervisor, fingerprint="fresh")
+    for verification in (old, fresh):
+        FeeVerificationRow.objects.bulk_create(
+            FeeVerificationRow(verification=verification, account=a, amount=Decimal("1.00"))
+            for a in accounts
+        )
+    FeeVerification.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - fees.VERIFICATION_MAX_AGE - dt.timedelta(minutes=1)
+    )
+    assert fees.purge_expired_verifications() == 1
+    assert list(FeeVerification.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert FeeVerificationRow.objects.filter(verification=fresh).count() == 3
+    assert not FeeVerificationRow.objects.filter(verification_id=old.pk).exists()
