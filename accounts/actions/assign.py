@@ -36,46 +36,56 @@ class AssignToForm(forms.Form):
         self.collectors = list(selectors.collectors_of(user))
 
     def clean_assignments(self):
-        rows = parse_json(
-            self.cleaned_data["assignments"], max_length=self.MAX_LENGTH, message=self.AT_LEAST_ONE
+        return clean_assignment_rows(
+            self.cleaned_data["assignments"],
+            collectors=self.collectors,
+            selected_count=self.selected_count,
         )
-        if not isinstance(rows, list) or not rows:
-            raise forms.ValidationError(self.AT_LEAST_ONE)
-        if len(rows) > len(self.collectors) + 1:  # each collector once, and Unassign
-            raise forms.ValidationError(self.UNREADABLE)
-        by_id = {str(c.pk): c for c in self.collectors}
-        cleaned, seen, total = [], set(), 0
-        for row in rows:
-            if not isinstance(row, dict):
-                raise forms.ValidationError("The assignment list could not be read.")
-            target = row.get("collector", "")
-            target = str(target) if isinstance(target, str | int) else ""
-            count = whole_number(row.get("count"))
-            if count is None:
-                raise forms.ValidationError("Each number of accounts must be a whole number.")
-            if count <= 0:
-                raise forms.ValidationError("Each number of accounts must be at least 1.")
-            if count > self.MAX_COUNT:
-                raise forms.ValidationError(
-                    f"Each number of accounts must be at most {self.MAX_COUNT:,}."
-                )
-            if target != UNASSIGN and target not in by_id:
-                raise forms.ValidationError(
-                    "One of the collectors is no longer available (deactivated or not a "
-                    "collector of your company). Pick again."
-                )
-            if target in seen:
-                raise forms.ValidationError("Each collector can appear only once.")
-            seen.add(target)
-            total += count
-            name = "Unassign" if target == UNASSIGN else str(by_id[target])
-            cleaned.append({"collector": target, "count": count, "name": name})
-        if self.selected_count is not None and total > self.selected_count:
+
+
+def clean_assignment_rows(raw: str, *, collectors, selected_count=None) -> list[dict]:
+    """The builder's list (JSON rows of collector and count, or Unassign)
+    checked: each collector one of ``collectors`` and once, each count a
+    whole number of at least 1, the total at most what is selected. Mass
+    Edit's "with counts" reads the same list."""
+    form = AssignToForm
+    rows = parse_json(raw, max_length=form.MAX_LENGTH, message=form.AT_LEAST_ONE)
+    if not isinstance(rows, list) or not rows:
+        raise forms.ValidationError(form.AT_LEAST_ONE)
+    if len(rows) > len(collectors) + 1:  # each collector once, and Unassign
+        raise forms.ValidationError(form.UNREADABLE)
+    by_id = {str(c.pk): c for c in collectors}
+    cleaned, seen, total = [], set(), 0
+    for row in rows:
+        if not isinstance(row, dict):
+            raise forms.ValidationError("The assignment list could not be read.")
+        target = row.get("collector", "")
+        target = str(target) if isinstance(target, str | int) else ""
+        count = whole_number(row.get("count"))
+        if count is None:
+            raise forms.ValidationError("Each number of accounts must be a whole number.")
+        if count <= 0:
+            raise forms.ValidationError("Each number of accounts must be at least 1.")
+        if count > form.MAX_COUNT:
             raise forms.ValidationError(
-                f"The counts add up to {total:,}, more than the {self.selected_count:,} "
-                "accounts selected."
+                f"Each number of accounts must be at most {form.MAX_COUNT:,}."
             )
-        return cleaned
+        if target != UNASSIGN and target not in by_id:
+            raise forms.ValidationError(
+                "One of the collectors is no longer available (deactivated or not a "
+                "collector of your company). Pick again."
+            )
+        if target in seen:
+            raise forms.ValidationError("Each collector can appear only once.")
+        seen.add(target)
+        total += count
+        name = "Unassign" if target == UNASSIGN else str(by_id[target])
+        cleaned.append({"collector": target, "count": count, "name": name})
+    if selected_count is not None and total > selected_count:
+        raise forms.ValidationError(
+            f"The counts add up to {total:,}, more than the {selected_count:,} accounts selected."
+        )
+    return cleaned
 
 
 @register

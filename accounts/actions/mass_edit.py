@@ -22,6 +22,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts import mass_edit, selectors, services
+from accounts.actions.assign import UNASSIGN, clean_assignment_rows
 from accounts.details import clean_custom_value, custom_fields_of
 from accounts.models import (
     Account,
@@ -38,6 +39,7 @@ from bulkops.registry import BulkAction, Chunk, Outcomes, register
 from bulkops.services import snapshot_items
 
 NOTHING_TICKED = "Tick at least one field to change."
+EVEN, COUNTS = "even", "counts"
 ROLES = AccountRoleAssignment.Role
 
 
@@ -62,6 +64,16 @@ class MassEditForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
     )
     change_assigned_to = forms.BooleanField(label="Assigned To", required=False)
+    assign_mode = forms.ChoiceField(
+        label="How",
+        choices=[
+            (EVEN, "Split evenly between the users picked"),
+            (COUNTS, "With counts, as Assign To"),
+        ],
+        initial=EVEN,
+        required=False,
+        widget=forms.RadioSelect,
+    )
     assigned_to = forms.ModelMultipleChoiceField(
         label="Users",
         queryset=User.objects.none(),
@@ -69,6 +81,7 @@ class MassEditForm(forms.Form):
         help_text="Hold Ctrl (or ⌘) to pick several: the accounts are split evenly between them.",
         widget=forms.SelectMultiple(attrs={"size": 6}),
     )
+    assignments = forms.CharField(widget=forms.HiddenInput, required=False)
     # Company Type Assignments
     change_access = forms.BooleanField(label="Company access", required=False)
     access_company = forms.ModelChoiceField(
@@ -123,6 +136,7 @@ class MassEditForm(forms.Form):
         fields = self.fields
         fields["file_type"].queryset = selectors.configuration_visible_to(user, FileType)
         fields["created_by"].queryset = selectors.company_users(user)
+        self.collectors = list(selectors.collectors_of(user))
         fields["assigned_to"].queryset = selectors.collectors_of(user)
         companies = Company.objects.filter(is_active=True).order_by("name")
         if not user.is_superuser:
@@ -176,7 +190,7 @@ class MassEditForm(forms.Form):
                 ("change_file_type", ["file_type"]),
                 ("change_created_by", ["created_by"]),
                 ("change_created_at", ["created_at"]),
-                ("change_assigned_to", ["assigned_to"]),
+                ("change_assigned_to", ["assign_mode", "assigned_to"]),
             )),
             ("Company Type Assignments", rows(
                 ("change_access", ["access_company", "access_action"]),
@@ -209,7 +223,18 @@ class MassEditForm(forms.Form):
         need("change_file_type", "file_type", "Pick the new file type.")
         need("change_created_by", "created_by", "Pick the user who created the accounts.")
         need("change_created_at", "created_at", "Enter the new creation time.")
-        need("change_assigned_to", "assigned_to", "Pick at least one user to assign to.")
+        if data.get("change_assigned_to"):
+            if data.get("assign_mode") == COUNTS:
+                try:
+                    data["assignments"] = clean_assignment_rows(
+                        data.get("assignments", ""),
+                        collectors=self.collectors,
+                        selected_count=self.selected_count,
+                    )
+                except forms.ValidationError as error:
+                    self.add_error("assign_mode", error)
+            else:
+                need("change_assigned_to", "assigned_to", "Pick at least one user to assign to.")
         need("change_access", "access_company", "Pick the company.")
         need("change_access", "access_action", "Say whether to grant or remove access.")
         need("change_status", "status", "Pick the new status.")
@@ -247,7 +272,9 @@ class MassEditForm(forms.Form):
                 changes[name] = {"id": row.pk, "name": str(row)}
         if data.get("change_created_at"):
             changes["created_at"] = data["created_at"].isoformat()
-        if data.get("change_assigned_to"):
+        if data.get("change_assigned_to") and data.get("assign_mode") == COUNTS:
+            changes["assign_counts"] = data["assignments"]
+        elif data.get("change_assigned_to"):
             changes["assigned_to"] = [{"id": u.pk, "name": str(u)} for u in data["assigned_to"]]
         if data.get("change_access"):
             company = data["access_company"]
@@ -318,6 +345,9 @@ def describe_changes(changes: dict) -> list[str]:
     if "assigned_to" in changes:
         names = ", ".join(u["name"] for u in changes["assigned_to"])
         lines.append(f"Assigned To: {names}" + (" (split evenly)" if "," in names else ""))
+    if "assign_counts" in changes:
+        parts = [f"{a['name']} ({a['count']:,})" for a in changes["assign_counts"]]
+        lines.append(f"Assigned To: {', '.join(parts)}; the rest left as they are")
     if "access" in changes:
         access = changes["access"]
         verb = "grant access to" if access["grant"] else "remove the access of"
@@ -358,6 +388,7 @@ class MassEdit(BulkAction):
     order = 15
     form_class = MassEditForm
     dialog_template = "accounts/actions/_mass_edit.html"
+    scripts = ("js/assign.js",)
     dialog_size = "modal-xl modal-dialog-scrollable modal-fullscreen-lg-down"
     preview_template = "accounts/actions/_mass_edit_preview.html"
     preview_title = "Check the Mass Edit"
@@ -370,6 +401,9 @@ class MassEdit(BulkAction):
     def parameters(self, form):
         return {"changes": form.changes()}
 
+    def dialog_context(self, form):
+        return {"collectors": form.collectors}
+
     def describe(self, parameters):
         changes = parameters.get("changes", {})
         return f"Mass Edit: {'; '.join(describe_changes(changes))}"
@@ -379,21 +413,34 @@ class MassEdit(BulkAction):
         split = []
         if len(changes.get("assigned_to", [])) > 1:
             split = even_split(selection.count(user), changes["assigned_to"])
-        return {"lines": describe_changes(changes), "split": split}
+        elif changes.get("assign_counts"):
+            split = [({"name": row["name"]}, row["count"]) for row in changes["assign_counts"]]
+        return {
+            "lines": describe_changes(changes),
+            "split": split,
+            "split_evenly": "assigned_to" in changes,
+        }
 
     def snapshot(self, operation, queryset):
         """With several users to assign to, each account's user, drawn so
         that the shares are as equal as the count allows (reproducibly from
         the operation's seed); otherwise one item a row, set-based."""
-        users = operation.parameters["changes"].get("assigned_to", [])
-        if len(users) < 2:
+        changes = operation.parameters["changes"]
+        users = changes.get("assigned_to", [])
+        counts = changes.get("assign_counts")
+        if len(users) < 2 and not counts:
             return None
         ids = sorted(queryset.values_list("pk", flat=True))
         random.Random(operation.seed).shuffle(ids)
+        if counts:  # each collector their number, drawn at random; the rest left alone
+            shares = [({"id": row["collector"]}, row["count"]) for row in counts]
+        else:
+            shares = even_split(len(ids), users)
         arguments, start = [], 0
-        for user, share in even_split(len(ids), users):
+        for user, share in shares:
             arguments += [(pk, str(user["id"])) for pk in ids[start : start + share]]
             start += share
+        arguments += [(pk, "") for pk in ids[start:]]
         return snapshot_items(operation, None, arguments=arguments)
 
     def apply(self, items: Chunk, operation):
@@ -485,6 +532,24 @@ def _assigned_to(sections, actor, items, users, operation):
         if collector is None:
             sections.fail(ids, "The collector was deactivated after confirming.", "Assigned To")
             continue
+        outcomes = services.assign_accounts(
+            actor=actor, account_ids=ids, collector=collector, bulk_operation=operation
+        )
+        sections.add(ids, outcomes, "Assigned To")
+
+
+def _assign_counts(sections, actor, items, counts, operation):
+    by_target: dict[str, list[int]] = defaultdict(list)
+    for item in items:
+        if item.argument:  # not drawn: its assignment stays
+            by_target[item.argument].append(item.target_id)
+    for target, ids in by_target.items():
+        collector = None
+        if target != UNASSIGN:
+            collector = selectors.collectors_of(actor).filter(pk=int(target)).first()
+            if collector is None:
+                sections.fail(ids, "The collector was deactivated after confirming.", "Assigned To")
+                continue
         outcomes = services.assign_accounts(
             actor=actor, account_ids=ids, collector=collector, bulk_operation=operation
         )
@@ -586,6 +651,7 @@ _STEPS = [
     ("created_by", _created_by),
     ("created_at", _created_at),
     ("assigned_to", _assigned_to),
+    ("assign_counts", _assign_counts),
     ("access", _access),
     ("roles", _roles),
     ("status", _status),

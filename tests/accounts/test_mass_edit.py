@@ -388,3 +388,34 @@ def test_undo_refused_while_running_twice_or_for_another_company(
     assert response.status_code == 404
     assert not finished.undone_by.exists()
     assert set(column(accounts, "stage")) == {"pending"}
+
+
+def test_assigned_to_with_counts_as_assign_to(supervisor, accounts, collectors):
+    import json
+
+    before = column(accounts, "assigned_to")
+    rows = [{"collector": str(collectors[0].pk), "count": 3}, {"collector": "unassign", "count": 1}]
+    operation = run(
+        supervisor,
+        accounts,
+        {"change_assigned_to": "on", "assign_mode": "counts", "assignments": json.dumps(rows)},
+    )
+    after = column(accounts, "assigned_to")
+    assert after.count(collectors[0].pk) == 3
+    changed = [pk for pk, old, new in zip(ids(accounts), before, after, strict=True) if old != new]
+    assert len(changed) == operation.succeeded
+    # The three not drawn keep their assignment; Unassign cleared one.
+    assert sum(1 for old, new in zip(before, after, strict=True) if old == new) >= 3
+    assert after.count(None) >= 1
+
+
+def test_counts_over_the_selection_are_refused(supervisor, collectors):
+    import json
+
+    rows = [{"collector": str(collectors[0].pk), "count": 8}]
+    form = form_of(
+        supervisor,
+        {"change_assigned_to": "on", "assign_mode": "counts", "assignments": json.dumps(rows)},
+    )
+    assert not form.is_valid()
+    assert "more than the 7 accounts selected" in " ".join(form.errors["assign_mode"])
