@@ -14,6 +14,7 @@ import re
 import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import QueryDict
 from django.utils import timezone
 
 from accounts.models import (
@@ -28,6 +29,7 @@ from accounts.models import (
     Flag,
     Office,
     Portfolio,
+    SavedList,
     User,
 )
 from accounts.roles import COLLECTOR
@@ -148,7 +150,13 @@ class AccountFilter(django_filters.FilterSet):
         super().__init__(data, queryset, **kwargs)
         self.user = user
         company_id = getattr(user, "company_id", None)
-        collectors = User.objects.filter(is_active=True, groups__name=COLLECTOR)
+        # The company's collectors, and whoever filters, collector or not: a
+        # saved list's "My Accounts" is the Assigned To of the user opening it
+        # (a supervisor with no accounts then sees an empty list).
+        assignees = Q(groups__name=COLLECTOR)
+        if getattr(user, "pk", None) is not None:
+            assignees |= Q(pk=user.pk)
+        collectors = User.objects.filter(assignees, is_active=True).distinct()
         offices = Office.objects.all()
         if user is not None and not user.is_superuser:
             collectors = collectors.filter(company_id=company_id)
@@ -279,6 +287,22 @@ def _today() -> dt.date:
 
 def _start_of_day(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def with_what_contacts(querydict, what_contacts: str, user) -> QueryDict:
+    """The grid's filters with a saved list's What Contacts applied through
+    its Assigned To filter: "My Accounts" are those of ``user`` (whoever
+    opens the list), "Unassigned Accounts" those of nobody. An Assigned To
+    already there is kept (``SavedList.what_contacts_problem`` refuses to
+    save a list with both)."""
+    query = querydict.copy()
+    if query.get("assigned_to"):
+        return query
+    if what_contacts == SavedList.WhatContacts.MINE:
+        query["assigned_to"] = str(user.pk)
+    elif what_contacts == SavedList.WhatContacts.UNASSIGNED:
+        query["assigned_to"] = UNASSIGNED
+    return query
 
 
 def filter_params(querydict) -> list[tuple[str, str]]:

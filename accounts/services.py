@@ -221,6 +221,7 @@ def save_list(
     name: str,
     filter_query: str,
     default_sort: str = "",
+    what_contacts: str = SavedList.WhatContacts.ALL,
     columns: Sequence[str] = (),
     shared_with_users: Iterable = (),
     shared_with_groups: Iterable = (),
@@ -228,8 +229,10 @@ def save_list(
 ) -> SavedList:
     """Create a saved list owned by ``user``, or update ``saved_list``, which
     only its owner may do. The name must be new among the owner's lists;
-    unknown columns are dropped; a list is shared only with users of the
-    owner's company. Audited, with the name and filters before and after."""
+    What Contacts one of its choices, and not with an Assigned To filter;
+    the columns known ones, kept in their order (the grid's); a list is
+    shared only with users of the owner's company. Audited, with the name,
+    filters and What Contacts before and after."""
     if saved_list is not None and saved_list.owner_id != user.pk:
         raise PermissionDenied("Only the owner can edit this list.")
     name = name.strip()
@@ -240,15 +243,35 @@ def save_list(
         duplicate = duplicate.exclude(pk=saved_list.pk)
     if duplicate.exists():
         raise ValidationError({"name": "You already have a list with this name."})
+    if what_contacts not in SavedList.WhatContacts.values:
+        raise ValidationError(
+            {"what_contacts": "Choose All Accounts, My Accounts or Unassigned Accounts."}
+        )
+    clash = SavedList.what_contacts_problem(what_contacts, filter_query)
+    if clash:
+        raise ValidationError({"what_contacts": clash})
+    unknown = [c for c in columns if c not in GRID_COLUMNS]
+    if unknown:
+        raise ValidationError(
+            {
+                "columns": f"Not a field the list can show: {', '.join(unknown)}. "
+                "Choose the fields from Available Fields to Show."
+            }
+        )
     before = None
     if saved_list is None:
         saved_list = SavedList(owner=user, company=user.company)
     else:
-        before = {"name": saved_list.name, "filter_query": saved_list.filter_query}
+        before = {
+            "name": saved_list.name,
+            "filter_query": saved_list.filter_query,
+            "what_contacts": saved_list.what_contacts,
+        }
     saved_list.name = name
     saved_list.filter_query = filter_query
     saved_list.default_sort = default_sort
-    saved_list.columns = [c for c in columns if c in GRID_COLUMNS]
+    saved_list.what_contacts = str(what_contacts)
+    saved_list.columns = list(dict.fromkeys(columns))
     saved_list.updated_at = timezone.now()
     saved_list.save()
     colleagues = selectors.company_users(user).exclude(pk=user.pk)
@@ -263,6 +286,7 @@ def save_list(
         changes={
             "name": (before and before["name"], saved_list.name),
             "filter_query": (before and before["filter_query"], saved_list.filter_query),
+            "what_contacts": (before and before["what_contacts"], saved_list.what_contacts),
         },
     )
     return saved_list

@@ -16,9 +16,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import details, diary, layout, selectors, services, widgets
-from accounts.filters import AccountFilter, filter_params
+from accounts.filters import AccountFilter, filter_params, with_what_contacts
 from accounts.forms import ColumnsForm, SavedListForm
 from accounts.grid import GridState, build_grid
+from accounts.models import SavedList
 from accounts.sections import actions_for as page_actions_for
 from accounts.sections import sections_for
 from bulkops.selection import SelectionError, current_selection, store_selection
@@ -155,35 +156,53 @@ def _list_form(request, *, saved_list):
                 form.add_error(None, exc)
             else:
                 messages.success(request, f"List “{saved.name}” saved.")
-                return redirect(saved_list_url(saved))
-    count = filterset.qs.count()
+                return redirect(saved_list_url(saved, request.user))
+    what_contacts = form["what_contacts"].value()
+    shown, available = form.field_lists()
     return render(
         request,
         "accounts/saved_list_form.html",
         {
             "form": form,
             "filterset": filterset,
-            "count": count,
+            "count": _counted(request.user, filterset.data, what_contacts).qs.count(),
             "problems": problems if data is None else [],
             "saved_list": saved_list,
+            "shown_fields": shown,
+            "available_fields": available,
         },
     )
+
+
+def _counted(user, data, what_contacts) -> AccountFilter:
+    """The builder's filters with its What Contacts (as its owner would
+    open the list)."""
+    return AccountFilter.for_user(user, with_what_contacts(data, what_contacts, user))
 
 
 @require_GET
 @permission_required("accounts.view_account", raise_exception=True)
 def list_count(request):
-    """The list builder's live "N accounts found"."""
-    filterset = AccountFilter.for_user(request.user, request.GET)
+    """The list builder's live "N accounts found": its filters and its What
+    Contacts."""
+    what_contacts = request.GET.get("what_contacts", SavedList.WhatContacts.ALL)
+    filterset = _counted(request.user, request.GET, what_contacts)
+    problems = filterset.problems
+    clash = SavedList.what_contacts_problem(what_contacts, request.GET.urlencode())
+    if clash:
+        problems.append(clash)
     return render(
         request,
         "accounts/_list_count.html",
-        {"count": filterset.qs.count(), "problems": filterset.problems},
+        {"count": filterset.qs.count(), "problems": problems},
     )
 
 
-def saved_list_url(saved_list) -> str:
-    query = QueryDict(saved_list.filter_query, mutable=True)
+def saved_list_url(saved_list, user) -> str:
+    """The grid showing the list to ``user``: its filters, its What
+    Contacts as the Assigned To filter (``user``'s accounts for "My
+    Accounts"), its default sort; ``list`` names it (its columns and bar)."""
+    query = with_what_contacts(QueryDict(saved_list.filter_query), saved_list.what_contacts, user)
     if saved_list.default_sort:
         query["sort"] = saved_list.default_sort
     query["list"] = str(saved_list.pk)
@@ -194,7 +213,7 @@ def saved_list_url(saved_list) -> str:
 @permission_required("accounts.view_account", raise_exception=True)
 def list_open(request, pk):
     saved_list = get_object_or_404(selectors.saved_lists_visible_to(request.user), pk=pk)
-    return redirect(saved_list_url(saved_list))
+    return redirect(saved_list_url(saved_list, request.user))
 
 
 @require_POST

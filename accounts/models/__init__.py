@@ -6,6 +6,7 @@ entry or payment that moves them; ``manage.py check_balances`` verifies them.
 """
 
 from decimal import Decimal
+from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -651,8 +652,18 @@ class Alert(models.Model):
 
 
 class SavedList(models.Model):
-    """A named account list: filters, default sort and columns, shared with
-    users or groups of the owner's company. Only the owner edits it."""
+    """A named account list: filters, default sort, What Contacts and the
+    columns in their order, shared with users or groups of the owner's
+    company. Only the owner edits it."""
+
+    class WhatContacts(models.TextChoices):
+        """Whose accounts the list shows, on top of its filters. "My
+        Accounts" are those assigned to whoever opens the list (for a list
+        shared with a colleague: the colleague's)."""
+
+        ALL = "all", "All Accounts"
+        MINE = "mine", "My Accounts"
+        UNASSIGNED = "unassigned", "Unassigned Accounts"
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="saved_lists")
     owner = models.ForeignKey(
@@ -661,6 +672,10 @@ class SavedList(models.Model):
     name = models.CharField("List Name", max_length=100)
     filter_query = models.TextField(blank=True, help_text="The grid filters, as a query string.")
     default_sort = models.CharField("Default Sort", max_length=50, blank=True)
+    what_contacts = models.CharField(
+        "What Contacts", max_length=20, choices=WhatContacts.choices, default=WhatContacts.ALL
+    )
+    # The column keys in the order the grid shows them.
     columns = models.JSONField("Show Fields on List", default=list, blank=True)
     shared_with_users = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="lists_shared_with_me"
@@ -679,6 +694,21 @@ class SavedList(models.Model):
 
     def __str__(self):
         return self.name
+
+    @classmethod
+    def what_contacts_problem(cls, what_contacts: str, filter_query: str) -> str | None:
+        """Why a list cannot have both: What Contacts other than All Accounts
+        chooses the accounts by their Assigned To, so the list's filters
+        must leave Assigned To alone."""
+        label = dict(cls.WhatContacts.choices).get(what_contacts)
+        if label is None or what_contacts == cls.WhatContacts.ALL:
+            return None
+        if any(value.strip() for value in parse_qs(filter_query).get("assigned_to", [])):
+            return (
+                f"What Contacts “{label}” already chooses the accounts by Assigned To: "
+                "leave the Assigned To filter empty, or choose All Accounts."
+            )
+        return None
 
 
 from accounts.models.files import AccountFile, FilePolicy  # noqa: E402

@@ -17,6 +17,7 @@ from accounts.models import SavedList
 from accounts.roles import COLLECTOR, SUPERVISOR
 from accounts.services import save_list
 from bulkops.models import AuditEvent
+from bulkops.selection import Selection
 from tests.accounts.test_grid_views import get_grid, parse_grid
 from tests.factories import (
     AccountFactory,
@@ -227,10 +228,17 @@ def test_cannot_share_with_a_user_of_another_company(client, supervisor, outside
 
 def test_unknown_default_sort_or_column_is_refused(client, supervisor, accounts):
     client.force_login(supervisor)
-    for overrides in ({"default_sort": "password"}, {"columns": ["file_number", "bogus"]}):
+    for overrides, message in (
+        ({"default_sort": "password"}, "Select a valid choice"),
+        (
+            {"columns": ["file_number", "bogus"]},
+            "“bogus” is not a field the list can show: "
+            "choose the fields from Available Fields to Show.",
+        ),
+    ):
         response = client.post(reverse("accounts:list-create"), _builder_post(**overrides))
         assert response.status_code == 200
-        assert "Select a valid choice" in response.content.decode()
+        assert message in response.content.decode()
     assert SavedList.objects.count() == 0
 
 
@@ -287,26 +295,38 @@ def test_save_list_takes_plain_arguments(supervisor, collector, outsider, collec
         name="  Dispute  ",
         filter_query="status=2",
         default_sort="-current_balance",
-        columns=["debtor", "bogus", "stage"],
+        columns=["stage", "debtor", "stage"],
         shared_with_users=[collector, outsider, supervisor],
         shared_with_groups=[collector_group],
     )
     saved.refresh_from_db()
     assert (saved.name, saved.owner, saved.company) == ("Dispute", supervisor, supervisor.company)
-    assert saved.columns == ["debtor", "stage"]  # unknown keys dropped
+    assert saved.what_contacts == SavedList.WhatContacts.ALL
+    assert saved.columns == ["stage", "debtor"]  # in their order, once each
     # Only colleagues: not another company's user, not the owner.
     assert list(saved.shared_with_users.all()) == [collector]
     assert list(saved.shared_with_groups.all()) == [collector_group]
     [event] = AuditEvent.objects.filter(action="saved_list.created")
-    assert event.changes == {"name": [None, "Dispute"], "filter_query": [None, "status=2"]}
+    assert event.changes == {
+        "name": [None, "Dispute"],
+        "filter_query": [None, "status=2"],
+        "what_contacts": [None, "all"],
+    }
 
 
 def test_save_list_audits_the_name_it_had_before(supervisor, shared_list):
-    save_list(user=supervisor, saved_list=shared_list, name="Bigger NY", filter_query="state=NY")
+    save_list(
+        user=supervisor,
+        saved_list=shared_list,
+        name="Bigger NY",
+        filter_query="state=NY",
+        what_contacts="mine",
+    )
     [event] = AuditEvent.objects.filter(action="saved_list.updated")
     assert event.changes == {
         "name": ["Big NY", "Bigger NY"],
         "filter_query": ["state=NY&balance_min=100", "state=NY"],
+        "what_contacts": ["all", "mine"],
     }
 
 
@@ -515,3 +535,292 @@ def test_with_list_selects_the_list_and_with_selected_goes_back_to_ticking(
     assert page.notices == []
     assert (page.selected, page.total) == (0, 3)
     assert not any(row.checked for row in page.rows)
+
+
+# --- What Contacts ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def assigned(company, collector, accounts):
+    """The collector has NY big and CA, a second collector NY mid; NY small
+    is nobody's. The supervisor has none."""
+    teammate = UserFactory(username="teammate", company=company, role=COLLECTOR)
+    for name, user in (("ny_big", collector), ("ca", collector), ("ny_mid", teammate)):
+        accounts[name].assigned_to = user
+        accounts[name].save(update_fields=["assigned_to"])
+    return {"collector": collector, "teammate": teammate}
+
+
+def _open(client, saved) -> QueryDict:
+    response = client.get(reverse("accounts:list-open", args=[saved.pk]))
+    assert response.status_code == 302
+    return QueryDict(response.url.split("?", 1)[1])
+
+
+def _selected_ids(client, user) -> set[int]:
+    """The rows a bulk action would get: the session's selection, resolved."""
+    selection = Selection.from_dict(client.session["account_selection"])
+    return set(selection.resolve(user).values_list("pk", flat=True))
+
+
+def test_my_accounts_are_the_owners_then_the_colleagues_it_is_shared_with(
+    client, supervisor, collector, assigned, accounts
+):
+    client.force_login(collector)
+    response = client.post(
+        reverse("accounts:list-create"),
+        _builder_post(
+            name="Mine",
+            what_contacts="mine",
+            state="",
+            balance_min="",
+            shared_with_users=[assigned["teammate"].pk, supervisor.pk],
+        ),
+    )
+    assert response.status_code == 302
+    saved = SavedList.objects.get()
+    assert saved.what_contacts == SavedList.WhatContacts.MINE
+    # Stored as "whoever opens it", not as the owner's id among the filters.
+    assert "assigned_to" not in QueryDict(saved.filter_query)
+
+    # The owner: their own accounts, on the grid, its count, With List and
+    # what a bulk action resolves.
+    opened = QueryDict(response.url.split("?", 1)[1])
+    assert opened["assigned_to"] == str(collector.pk)
+    page = get_grid(client, opened)
+    assert set(page.pks) == {accounts["ny_big"].pk, accounts["ca"].pk}
+    assert page.total == 2 and page.notices == []
+    assert 'data-testid="saved-list-what">(My Accounts)' in page.html
+    page = _press(client, page, "With List", opened.urlencode())
+    assert (page.selected, page.total) == (2, 2)
+    assert _selected_ids(client, collector) == {accounts["ny_big"].pk, accounts["ca"].pk}
+
+    # The colleague it is shared with: the colleague's accounts.
+    client.force_login(assigned["teammate"])
+    opened = _open(client, saved)
+    assert opened["assigned_to"] == str(assigned["teammate"].pk)
+    page = get_grid(client, opened)
+    assert page.pks == [accounts["ny_mid"].pk]
+    assert page.notices == []
+    page = _press(client, page, "With List", opened.urlencode())
+    assert (page.selected, page.total) == (1, 1)
+    assert _selected_ids(client, assigned["teammate"]) == {accounts["ny_mid"].pk}
+
+    # A supervisor with no accounts assigned: an empty list, not every account.
+    client.force_login(supervisor)
+    opened = _open(client, saved)
+    assert opened["assigned_to"] == str(supervisor.pk)
+    page = get_grid(client, opened)
+    assert page.pks == [] and page.total == 0
+    assert page.notices == []
+
+
+def test_unassigned_accounts(client, supervisor, assigned, accounts):
+    saved = SavedListFactory(owner=supervisor, filter_query="state=NY", what_contacts="unassigned")
+    client.force_login(supervisor)
+    opened = _open(client, saved)
+    assert opened["assigned_to"] == "unassigned" and opened["state"] == "NY"
+    page = get_grid(client, opened)
+    assert page.pks == [accounts["ny_small"].pk]
+    assert page.notices == []
+    assert "(Unassigned Accounts)" in page.html
+
+
+def test_all_accounts_adds_no_filter(client, supervisor, assigned, accounts):
+    saved = SavedListFactory(owner=supervisor, filter_query="state=NY")
+    assert saved.what_contacts == SavedList.WhatContacts.ALL
+    client.force_login(supervisor)
+    opened = _open(client, saved)
+    assert "assigned_to" not in opened
+    assert get_grid(client, opened).total == 3
+
+
+def test_what_contacts_with_an_assigned_to_filter_is_refused(client, collector, assigned, accounts):
+    client.force_login(collector)
+    response = client.post(
+        reverse("accounts:list-create"),
+        _builder_post(what_contacts="mine", assigned_to=assigned["teammate"].pk),
+    )
+    assert response.status_code == 200
+    assert (
+        "What Contacts “My Accounts” already chooses the accounts by Assigned To: "
+        "leave the Assigned To filter empty, or choose All Accounts."
+    ) in response.content.decode()
+    assert SavedList.objects.count() == 0
+    with pytest.raises(ValidationError, match="already chooses the accounts by Assigned To"):
+        save_list(
+            user=collector, name="x", filter_query="assigned_to=unassigned", what_contacts="mine"
+        )
+    with pytest.raises(ValidationError, match="Choose All Accounts, My Accounts or Unassigned"):
+        save_list(user=collector, name="x", filter_query="", what_contacts="everyone")
+    response = client.post(reverse("accounts:list-create"), _builder_post(what_contacts="bogus"))
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert SavedList.objects.count() == 0
+
+
+def test_edit_keeps_and_changes_what_contacts(client, supervisor, assigned, accounts):
+    saved = SavedListFactory(owner=supervisor, filter_query="state=NY", what_contacts="unassigned")
+    client.force_login(supervisor)
+    content = client.get(reverse("accounts:list-edit", args=[saved.pk])).content.decode()
+    assert '<option value="unassigned" selected>Unassigned Accounts</option>' in content
+    assert "<strong>1</strong> account found" in content  # NY and nobody's
+    response = client.post(
+        reverse("accounts:list-edit", args=[saved.pk]),
+        _builder_post(name=saved.name, what_contacts="all", balance_min=""),
+    )
+    assert response.status_code == 302
+    saved.refresh_from_db()
+    assert saved.what_contacts == SavedList.WhatContacts.ALL
+
+
+@pytest.mark.parametrize(
+    "params,expected",
+    [
+        ({"what_contacts": "all"}, 4),
+        ({"what_contacts": "mine"}, 2),
+        ({"what_contacts": "mine", "state": "NY"}, 1),
+        ({"what_contacts": "unassigned"}, 1),
+        ({"what_contacts": "unassigned", "state": "CA"}, 0),
+    ],
+)
+def test_list_count_follows_what_contacts(client, collector, assigned, params, expected):
+    client.force_login(collector)
+    response = client.get(reverse("accounts:list-count"), params)
+    assert f"<strong>{expected}</strong> account" in response.content.decode()
+
+
+def test_list_count_says_what_contacts_and_assigned_to_clash(client, collector, assigned):
+    client.force_login(collector)
+    response = client.get(
+        reverse("accounts:list-count"), {"what_contacts": "mine", "assigned_to": "unassigned"}
+    )
+    content = response.content.decode()
+    assert "<strong>1</strong> account found" in content  # the filter as chosen
+    assert "already chooses the accounts by Assigned To" in content
+
+
+def test_another_companys_user_cannot_be_picked(
+    client, supervisor, collector, outsider, assigned, accounts
+):
+    """Neither offered nor accepted: not in Share With, not in Assigned To."""
+    client.force_login(supervisor)
+    content = client.get(reverse("accounts:list-create")).content.decode()
+    for name in ("shared_with_users", "assigned_to"):
+        select = re.search(rf'<select name="{name}".*?</select>', content, re.S).group(0)
+        offered = re.findall(r'<option value="(\d+)"', select)
+        assert str(collector.pk) in offered
+        assert str(outsider.pk) not in offered
+    response = client.post(reverse("accounts:list-create"), _builder_post(assigned_to=outsider.pk))
+    assert response.status_code == 200
+    assert "Assigned To: Select a valid choice." in response.content.decode()
+    response = client.post(
+        reverse("accounts:list-create"),
+        _builder_post(what_contacts="mine", shared_with_users=[outsider.pk]),
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert SavedList.objects.count() == 0
+    # A list of theirs, "My Accounts", is not for this company's users either.
+    theirs = SavedListFactory(owner=outsider, what_contacts="mine", shared_with_users=[outsider])
+    assert client.get(reverse("accounts:list-open", args=[theirs.pk])).status_code == 404
+
+
+def test_the_grid_filters_by_the_user_himself_collector_or_not(client, supervisor, assigned):
+    """What "My Accounts" stands on: the Assigned To filter accepts whoever
+    filters (a supervisor has no accounts: none), and offers them."""
+    client.force_login(supervisor)
+    page = get_grid(client, {"assigned_to": supervisor.pk}, full=True)
+    assert page.notices == [] and page.pks == []
+    assert f'<option value="{supervisor.pk}" selected>' in page.html
+
+
+# --- Show Fields on List, in order -----------------------------------------------------
+
+
+def _field_list(content: str, testid: str) -> list[tuple[str, bool]]:
+    """(column key, ticked) of a builder list, in the page's order."""
+    body = re.search(rf'data-testid="{testid}">(.*?)</[ou]l>', content, re.S).group(1)
+    return [
+        (key, "checked" in box)
+        for key, box in re.findall(
+            r'<li [^>]*data-field="([^"]+)".*?(<input type="checkbox"[^>]*>)', body, re.S
+        )
+    ]
+
+
+def test_the_posted_order_is_the_grids_order_of_columns(client, supervisor, accounts):
+    client.force_login(supervisor)
+    order = ["state", "current_balance", "file_number", "debtor"]
+    response = client.post(reverse("accounts:list-create"), _builder_post(columns=order))
+    assert response.status_code == 302
+    saved = SavedList.objects.get()
+    assert saved.columns == order
+    page = get_grid(client, QueryDict(response.url.split("?", 1)[1]))
+    assert page.headers == ["State", "Current Balance", "File Number", "Debtor"]
+
+    # The builder draws them in that order, ticked, before the others.
+    content = client.get(reverse("accounts:list-edit", args=[saved.pk])).content.decode()
+    assert _field_list(content, "fields-shown") == [(key, True) for key in order]
+    available = _field_list(content, "fields-available")
+    assert [key for key, _ in available][:3] == ["client", "portfolio", "account_number"]
+    assert not any(ticked for _, ticked in available)
+    assert len(available) + len(order) == 18
+    assert 'src="/static/js/list_builder.js" defer' in content
+
+    # Reordered and a field added at the end (what the page posts, with or
+    # without its script).
+    response = client.post(
+        reverse("accounts:list-edit", args=[saved.pk]),
+        _builder_post(columns=["debtor", "state", "file_number", "current_balance", "stage"]),
+    )
+    assert response.status_code == 302
+    page = get_grid(client, QueryDict(response.url.split("?", 1)[1]))
+    assert page.headers == ["Debtor", "State", "File Number", "Current Balance", "Stage"]
+
+
+def test_a_field_posted_twice_is_shown_once(client, supervisor, accounts):
+    client.force_login(supervisor)
+    response = client.post(
+        reverse("accounts:list-create"), _builder_post(columns=["debtor", "state", "debtor"])
+    )
+    assert response.status_code == 302
+    assert SavedList.objects.get().columns == ["debtor", "state"]
+
+
+def test_a_refused_form_keeps_the_order_it_was_given(client, supervisor, accounts):
+    client.force_login(supervisor)
+    response = client.post(
+        reverse("accounts:list-create"),
+        _builder_post(name="", columns=["stage", "debtor", "file_number"]),
+    )
+    assert response.status_code == 200
+    shown = _field_list(response.content.decode(), "fields-shown")
+    assert shown == [("stage", True), ("debtor", True), ("file_number", True)]
+
+
+def test_a_new_list_starts_with_the_owners_grid_columns(client, supervisor, accounts):
+    client.force_login(supervisor)
+    client.post(
+        reverse("accounts:columns"), {"columns": ["debtor", "file_number", "current_balance"]}
+    )
+    content = client.get(reverse("accounts:list-create")).content.decode()
+    assert [key for key, _ in _field_list(content, "fields-shown")] == [
+        "debtor",
+        "file_number",
+        "current_balance",
+    ]
+    assert 'option value="all" selected>All Accounts' in content
+
+
+def test_no_fields_chosen_shows_each_viewers_columns(client, supervisor, collector, accounts):
+    client.force_login(supervisor)
+    response = client.post(reverse("accounts:list-create"), _builder_post(columns=[]))
+    assert response.status_code == 302
+    saved = SavedList.objects.get()
+    assert saved.columns == []
+    page = get_grid(client, QueryDict(response.url.split("?", 1)[1]))
+    assert page.headers[:2] == ["File Number", "Client"]  # the grid's defaults
+    content = client.get(reverse("accounts:list-edit", args=[saved.pk])).content.decode()
+    assert _field_list(content, "fields-shown") == []
+    assert "No fields chosen: the list shows the columns each person chose" in content
