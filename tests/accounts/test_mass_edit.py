@@ -29,6 +29,7 @@ from bulkops import services
 from bulkops.models import AuditEvent, BulkOperationItem
 from bulkops.registry import get_action
 from bulkops.selection import Selection
+from tests.accounts.test_undo import undo
 from tests.factories import (
     AccountStatusFactory,
     CompanyFactory,
@@ -83,13 +84,6 @@ def run(user, accounts, data):
     services.run_operation(operation.pk)
     operation.refresh_from_db()
     return operation
-
-
-def undo(user, operation):
-    undoing = services.start_undo(user=user, operation=operation)
-    services.run_operation(undoing.pk)
-    undoing.refresh_from_db()
-    return undoing
 
 
 def column(accounts, name):

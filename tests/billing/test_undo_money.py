@@ -17,6 +17,7 @@ from billing.selectors import find_balance_discrepancies
 from billing.services import post_payment, record_payment
 from bulkops import services
 from bulkops.models import BulkOperation
+from tests.accounts.test_undo import undo
 from tests.billing.test_add_fees import confirm, fields, select, verify
 from tests.billing.test_freeze import freeze, reason, statuses  # noqa: F401
 from tests.billing.test_write_off import charge
@@ -24,13 +25,6 @@ from tests.bulkops.test_actions import outcome_of, run
 from tests.factories import UserFactory, create_accounts
 
 pytestmark = pytest.mark.django_db
-
-
-def undo(user, operation):
-    undoing = services.start_undo(user=user, operation=operation)
-    assert services.run_operation(undoing.pk) == "finished"
-    undoing.refresh_from_db()
-    return undoing
 
 
 def balance(account):
