@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
-from accounts.actions.undo import _skip_changed_since as skip_changed_since
+from accounts.actions.undo import skip_changed_since
 from billing.models import Claim, LedgerEntry
 from billing.services import NewEntry, post_ledger_entries
 from bulkops.models import AuditEvent

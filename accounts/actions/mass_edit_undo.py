@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts import mass_edit, selectors, services
-from accounts.actions.undo import _changed_since, _skip_changed_since
+from accounts.actions.undo import changed_since, skip_changed_since
 from accounts.models import Account, Alert, CustomField, Flag
 from bulkops.models import AuditEvent
 from bulkops.registry import BulkAction, Outcomes, register
@@ -63,7 +63,7 @@ class UndoMassEdit(BulkAction):
         flags_now = _flags_of(list(changed)) if "flags" in names else {}
         blocked: dict[int, tuple] = {}
         groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-        since = _changed_since(
+        since = changed_since(
             list(changed), names, started or timezone.now(), [original.pk, operation.pk]
         )
         for account_id, values in changed.items():
@@ -77,7 +77,7 @@ class UndoMassEdit(BulkAction):
                 continue
             for name, (before, after) in values.items():
                 groups[(name, json.dumps([before, after]))].append(account_id)
-        _skip_changed_since(outcomes, blocked)
+        skip_changed_since(outcomes, blocked)
         for (name, values), account_ids in sorted(groups.items()):
             before, after = json.loads(values)
             outcomes.merge(

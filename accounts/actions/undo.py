@@ -46,7 +46,7 @@ def _actions_of(operation) -> tuple[str, ...]:
     return UNDONE_ACTIONS[base] + tuple(f"{a}_undone" for a in UNDONE_ACTIONS[base])
 
 
-def _changed_since(account_ids, fields, after, exclude_operation_ids) -> dict:
+def changed_since(account_ids, fields, after, exclude_operation_ids) -> dict:
     """{(account, field): (who, when)} of the latest change of each field
     made after ``after`` by anything but these operations."""
     latest: dict[tuple[int, str], tuple] = {}
@@ -65,7 +65,7 @@ def _changed_since(account_ids, fields, after, exclude_operation_ids) -> dict:
     return latest
 
 
-def _skip_changed_since(outcomes: Outcomes, blocked: dict[int, tuple]) -> None:
+def skip_changed_since(outcomes: Outcomes, blocked: dict[int, tuple]) -> None:
     """Skip each account someone changed since, saying who and when
     (``blocked``: {account: (actor id, time)}, either None when unknown)."""
     actor_ids = [actor_id for actor_id, _ in blocked.values() if actor_id]
@@ -116,7 +116,7 @@ class RestoreFields(BulkAction):
                 *[f"{name}_id" if name in ("status", "assigned_to") else name for name in fields],
             )
         }
-        since = _changed_since(
+        since = changed_since(
             list(changed), set(fields), started or timezone.now(), [original.pk, operation.pk]
         )
         groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
@@ -133,7 +133,7 @@ class RestoreFields(BulkAction):
                 continue
             for name, (before, after) in values.items():
                 groups[(name, json.dumps(before), json.dumps(after))].append(account_id)
-        _skip_changed_since(outcomes, blocked)
+        skip_changed_since(outcomes, blocked)
         base_action = {"assigned_to": "account.assigned", "status": "account.status_changed",
                        "default_date": "account.default_date_set", "stage": "account.stage_updated"}  # fmt: skip
         for (name, before, after), account_ids in groups.items():
@@ -231,7 +231,7 @@ class UndoFlags(BulkAction):
             account_id__in=list(changed)
         ).values_list("account_id", "flag__name"):
             now[account_id].add(name)
-        since = _changed_since(
+        since = changed_since(
             list(changed), {"flags"}, started or timezone.now(), [original.pk, operation.pk]
         )
         groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[int]] = defaultdict(list)
@@ -243,7 +243,7 @@ class UndoFlags(BulkAction):
             groups[(tuple(sorted(before - after)), tuple(sorted(after - before)))].append(
                 account_id
             )
-        _skip_changed_since(outcomes, blocked)
+        skip_changed_since(outcomes, blocked)
         for (put_back, take_off), account_ids in groups.items():
             missing = [n for n in (*put_back, *take_off) if n not in by_name]
             if missing:

@@ -10,7 +10,7 @@ own over the accounts the undone operation changed.
 
 from __future__ import annotations
 
-from accounts.actions.undo import _changed_since, _skip_changed_since
+from accounts.actions.undo import changed_since, skip_changed_since
 from accounts.models import AccountStatus
 from billing import freezes
 from billing.models import AccountFreeze, CancellationReason
@@ -101,10 +101,10 @@ class UndoFreeze(BulkAction):
         for reason, freeze_ids in rolled.skipped.items():
             account_ids = [freeze_of[pk] for pk in freeze_ids]
             if reason == freezes.STATUS_CHANGED:
-                since = _changed_since(
+                since = changed_since(
                     account_ids, {"status"}, original.created_at, [original.pk, operation.pk]
                 )
-                _skip_changed_since(
+                skip_changed_since(
                     outcomes,
                     {pk: since.get((pk, "status"), (None, None)) for pk in account_ids},
                 )
