@@ -67,6 +67,7 @@ LEDGER_ENTRY_COLUMNS = [
     "description",
     "posted_at",
     "created_by_id",
+    "reverses_id",
 ]
 
 
@@ -215,5 +216,6 @@ def ledger_entries(
             description,
             posted_at,
             None,
+            None,  # reverses: no demo line is a reversal
         )
     )
