@@ -27,7 +27,13 @@ its module, on the shared ``bench.harness``):
   hand-written INSERT ... SELECT, the dispatch of queued emails to a
   loopback SMTP server against a bare smtplib loop, and of SMS to the
   loopback Twilio server under the office's per-minute limit and without it,
-  against a bare requests loop (``bench.communications``).
+  against a bare requests loop (``bench.communications``);
+* ``undo_mass_edit``: the Undo of Change Status To on every account against
+  hand-written SQL putting the statuses back with their audit
+  (``bench.undo``), and a Mass Edit of every account with four sections
+  ticked (Stage, File Type, a custom field, Mass Add Alert) against
+  hand-written SQL making the same changes, alerts and audit rows
+  (``bench.mass_edit``).
 
 Usage: python -m bench [--accounts N] [--repeat R] [--reseed] [--only AREA] [--output PATH]
        [--emails N] [--sms N] [--sms-per-minute N]
@@ -50,7 +56,9 @@ from bench import (
     contact_rules,
     export,
     grid,
+    mass_edit,
     selection,
+    undo,
     write_off,
     write_off_file,
 )
@@ -97,6 +105,10 @@ AREAS = {
             "gated_email_dispatch",
             lambda args: contact_rules.bench_gated_dispatch(_sizes(args)["emails"]),
         ),
+    ],
+    "undo_mass_edit": [
+        ("undo_change_status_all_accounts", lambda args: undo.bench_undo_change_status()),
+        ("mass_edit_four_sections_all_accounts", lambda args: mass_edit.bench_mass_edit()),
     ],
 }
 
