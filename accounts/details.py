@@ -52,6 +52,18 @@ def custom_fields_of(user) -> list[CustomField]:
     return cached
 
 
+def custom_values_of(account: Account) -> dict[int, str]:
+    """{custom field id: value} of the account, read once for everything
+    one page of it shows (kept on ``account``)."""
+    cached = getattr(account, "_custom_values", None)
+    if cached is None:
+        cached = dict(
+            CustomFieldValue.objects.filter(account=account).values_list("field_id", "value")
+        )
+        account._custom_values = cached
+    return cached
+
+
 def current_values(account: Account, fields: list[CustomField], *, fresh: bool = False) -> dict:
     """What Save may change, as it is now (``fresh``: read again, not from
     what the page already loaded)."""
@@ -62,11 +74,14 @@ def current_values(account: Account, fields: list[CustomField], *, fresh: bool =
     else:
         debtor = account.debtor
         emails, phones = contact_points_of(account)
-    custom = dict(
-        CustomFieldValue.objects.filter(account=account, field__in=fields).values_list(
-            "field_id", "value"
+    if fresh:
+        custom = dict(
+            CustomFieldValue.objects.filter(account=account, field__in=fields).values_list(
+                "field_id", "value"
+            )
         )
-    )
+    else:
+        custom = custom_values_of(account)
     return {
         "address": {name: getattr(debtor, name) for name in ADDRESS_FIELDS},
         "emails": {str(e.pk): e.address for e in emails},

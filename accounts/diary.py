@@ -30,7 +30,8 @@ from accounts.sections import _Registry
 from bulkops.models import AuditEvent
 from bulkops.selectors import with_readable_changes
 
-PAGE_SIZE = 100
+# A page of the Diary: two or three screens of days; Older pages hold the rest.
+PAGE_SIZE = 50
 _COLUMNS = ("d_at", "d_event", "d_actor", "d_claim", "d_ref")
 
 

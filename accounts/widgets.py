@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from accounts import details, files
 from accounts.masking import mask_email, mask_phone
-from accounts.models import Account, AccountRoleAssignment, CustomFieldValue
+from accounts.models import Account, AccountRoleAssignment
 from accounts.sections import AccountSection, register_section
 from accounts.selectors import account_history, active_alerts_of, contact_points_of
 
@@ -85,11 +85,7 @@ def _custom_rows(user, account: Account, field_ids=None, fields=None) -> list[di
     if field_ids is not None:
         order = {pk: n for n, pk in enumerate(field_ids)}
         fields = sorted((f for f in fields if f.pk in order), key=lambda f: order[f.pk])
-    values = dict(
-        CustomFieldValue.objects.filter(account=account, field__in=fields).values_list(
-            "field_id", "value"
-        )
-    )
+    values = details.custom_values_of(account)
     return [{"field": f, "value": values.get(f.pk, "")} for f in fields]
 
 

@@ -44,7 +44,7 @@ SELECT * FROM (
     FROM billing_promisetopay WHERE account_id = %(a)s
   UNION ALL SELECT created_at, 'message', created_by_id, NULL::bigint, id
     FROM communications_message WHERE account_id = %(a)s
-) diary ORDER BY at DESC, id DESC LIMIT 100
+) diary ORDER BY at DESC, id DESC LIMIT 51
 """
 _DETAILS = {
     "note": "SELECT id, body FROM accounts_note WHERE id = ANY(%s)",

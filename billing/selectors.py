@@ -208,7 +208,7 @@ def account_promises(user, account: Account) -> dict:
     """The account's latest promises to pay (Recent payment agreements)."""
     latest = (
         PromiseToPay.objects.filter(account=account)
-        .select_related("claim", "payment_method", "created_by")
+        .select_related("claim", "payment_method")
         .order_by("-created_at", "-pk")[:10]
     )
     return {"promises": latest}

@@ -46,7 +46,7 @@ class CommunicationsConfig(AppConfig):
                 key="contact_preferences",
                 title="Contact preferences (Reminders)",
                 template=preference_views.SECTION_TEMPLATE,
-                context=preference_views.section_context,
+                context=preference_views.account_page_section_context,
                 order=5,
             )
         )

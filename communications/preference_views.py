@@ -50,22 +50,29 @@ def _auto_id(key: str) -> str:
     return f"pref-{key}-%s"
 
 
-def section_context(user, account, *, bound: dict | None = None, notice: str = "") -> dict:
+def section_context(
+    user, account, *, bound: dict | None = None, notice: str = "", forms: bool = True
+) -> dict:
     """The section's context for ``account`` (one ``user`` may see): what it
     shows and, for users who may change it, a form per change, unbound with
-    the current values or, under its key in ``bound``, the one just refused."""
+    the current values or, under its key in ``bound``, the one just refused.
+    Without ``forms`` (the account page) such users get the link that
+    draws them instead."""
     prefs = preferences.preferences_of(user, account)
     can_change = user.has_perm(CHANGE)
     bound = bound or {}
     context = {
         "prefs": prefs,
         "preference": prefs.preference,
-        "can_change": can_change,
+        "show_forms": can_change and forms,
+        "edit_url": reverse("preferences:page", args=[account.pk])
+        if can_change and not forms
+        else "",
         "notice": notice,
         "section_id": SECTION_ID,
         "ended_stops_limit": preferences.ENDED_STOPS,
     }
-    if not can_change:
+    if not context["show_forms"]:
         context["channel_rows"] = [(row, None) for row in prefs.channels]
         return context
 
@@ -99,6 +106,11 @@ def section_context(user, account, *, bound: dict | None = None, notice: str = "
         conversation_form=form("conversation", ConversationForm),
     )
     return context
+
+
+def account_page_section_context(user, account) -> dict:
+    """The section as the account page draws it: no forms until asked for."""
+    return section_context(user, account, forms=False)
 
 
 def _account(request, pk):
@@ -137,9 +149,14 @@ def change_view(view):
 @require_GET
 @permission_required(VIEW, raise_exception=True)
 def preferences_page(request, pk):
-    """The section on a page of its own (where a refused change lands without JavaScript)."""
+    """The section with its forms on a page of its own (where "Change contact
+    preferences" leads, and a refused change lands, without JavaScript), or
+    alone for the section's htmx link, swapped in place with its heading
+    focused."""
     account = _account(request, pk)
     context = section_context(request.user, account)
+    if _htmx(request):
+        return render(request, SECTION_TEMPLATE, {"account": account, **context, "opened": True})
     return render(request, PAGE_TEMPLATE, {"account": account, **context})
 
 

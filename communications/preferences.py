@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Account, ContactPoint, DebtorEmail, DebtorPhone
@@ -205,14 +206,20 @@ def preferences_of(user, account: Account) -> Preferences:
     preference = (
         ContactPreference.objects.select_related("updated_by").filter(pk=account.debtor_id).first()
     ) or ContactPreference(debtor_id=account.debtor_id)
-    stops = LegalStop.objects.filter(account_id=account.pk).select_related("created_by", "ended_by")
+    # The active stops (at most one of each kind) first, then the latest
+    # ended ones: one query, bounded whatever the account's history.
+    stops = list(
+        LegalStop.objects.filter(account_id=account.pk)
+        .select_related("created_by", "ended_by")
+        .order_by(F("ended_at").desc(nulls_first=True), "-pk")[: len(LegalStop.Kind) + ENDED_STOPS]
+    )
     return Preferences(
         channels=rows,
         preference=preference,
-        active_stops=list(stops.filter(ended_at__isnull=True).order_by("since", "pk")),
-        ended_stops=list(
-            stops.filter(ended_at__isnull=False).order_by("-ended_at", "-pk")[:ENDED_STOPS]
+        active_stops=sorted(
+            (s for s in stops if s.ended_at is None), key=lambda s: (s.since, s.pk)
         ),
+        ended_stops=[s for s in stops if s.ended_at is not None][:ENDED_STOPS],
         conversations=list(
             Conversation.objects.filter(account_id=account.pk)
             .select_related("recorded_by")

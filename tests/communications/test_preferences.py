@@ -418,15 +418,28 @@ def channel_url(account, point, channel, kind="phone"):
 OPT_OUT = {"consent": "yes", "opted_out": "yes", "source": "Phone call"}
 
 
-def test_the_account_page_shows_the_section_first_with_its_forms(client, collector, account):
+def test_the_account_page_shows_the_section_first_and_the_forms_on_asking(
+    client, collector, account
+):
     client.force_login(collector)
     html = detail(client, account)
     assert 'data-testid="account-preferences"' in html
     assert "Contact preferences (Reminders)" in html
     assert html.index("account-preferences") < html.index("account-claims")
     assert "***-***-0142" in html and NUMBER not in html  # masked as everywhere
-    assert 'data-testid="form-phone-' in html and "Record the conversation" in html
-    assert html.count('name="csrfmiddlewaretoken"') >= 7  # every form posts with its token
+    section = html.split('id="contact-preferences"')[1].split("</section>")[0]
+    assert "<form" not in section  # not drawn until asked for
+    page_url = reverse("preferences:page", args=[account.pk])
+    assert f'href="{page_url}" hx-get="{page_url}"' in section
+    # The link: with htmx the section alone, its forms drawn, the heading focused.
+    swapped = client.get(page_url, headers=HTMX).content.decode()
+    assert swapped.lstrip().startswith("<section") and "<h1" not in swapped
+    assert 'data-testid="form-phone-' in swapped and "Record the conversation" in swapped
+    assert swapped.count('name="csrfmiddlewaretoken"') >= 7  # every form posts with its token
+    assert 'tabindex="-1" autofocus' in swapped and "preferences-edit" not in swapped
+    # Without JavaScript: the page of its own, with the same forms.
+    whole = client.get(page_url).content.decode()
+    assert "<h1" in whole and 'data-testid="form-phone-' in whole
 
 
 def test_without_the_permission_the_section_shows_but_no_form(client, viewer, account, phone):
@@ -574,7 +587,9 @@ def test_do_not_contact_through_the_page(client, collector, account):
     assert not ContactPreference.objects.filter(do_not_contact=True).exists()
     html = client.post(url, {"do_not_contact": "yes", "source": "Phone call"}, follow=True)
     html = html.content.decode()
-    assert "Do not contact set." in html and "Clear do not contact" in html
+    assert "Do not contact set." in html  # back on the account page
+    page = client.get(reverse("preferences:page", args=[account.pk])).content.decode()
+    assert "Clear do not contact" in page  # where the forms are
     client.post(url, {"do_not_contact": "yes", "source": "Phone call"})
     client.post(url, {"do_not_contact": "no"})
     client.post(url, {"do_not_contact": "no"})  # a stale tab's Clear

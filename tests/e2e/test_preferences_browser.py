@@ -1,13 +1,14 @@
 """Contact preferences (Reminders) on the account page, in a real browser.
 
-A collector opens an account, opts the SMS channel of the debtor's phone out
+A collector opens an account, asks for the forms ("Change contact
+preferences", swapped in place), opts the SMS channel of the debtor's phone out
 with a source and sees the date and the source shown, adds an "Attorney
 represented" stop, sets preferred hours of 10:00 to 17:00 and records a
 telephone conversation: each an htmx form that swaps the section in place,
 the outcome announced and focused, under the Content-Security-Policy, and
 the section passes axe-core (WCAG 2.1 AA) with every form open and with an
-error shown. Without JavaScript the same forms post, redirect and show
-their errors on a page of their own."""
+error shown. Without JavaScript the link leads to the section on a page of
+its own, whose forms post, redirect back and show their errors there."""
 
 from __future__ import annotations
 
@@ -65,6 +66,12 @@ def test_a_collector_records_what_the_debtor_said(live_server, page: Page, setti
     sms = section.get_by_test_id(f"channel-phone-{phone.pk}-sms")
     expect(sms).to_contain_text("***-***-0142")  # masked for a collector
     expect(section).not_to_contain_text("+15555550142")
+    expect(section.locator("form")).to_have_count(0)  # drawn when asked for
+
+    # The forms, swapped in place; the heading takes the focus.
+    section.get_by_role("link", name="Change contact preferences").click()
+    expect(section.get_by_role("heading", name="Contact preferences (Reminders)")).to_be_focused()
+    sms = section.get_by_test_id(f"channel-phone-{phone.pk}-sms")
 
     # Opt the SMS channel out, as the debtor asked on the phone.
     sms.locator("summary").click()
@@ -145,6 +152,8 @@ def test_without_javascript_the_forms_still_work(live_server, browser, setting):
     try:
         log_in(page, live_server.url, collector)
         page.goto(f"{live_server.url}/accounts/{account.pk}/")
+        page.get_by_role("link", name="Change contact preferences").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("contact preferences")
         voice = page.get_by_test_id(f"channel-phone-{phone.pk}-voice")
         voice.locator("summary").click()  # <details> needs no script
         voice.get_by_label("Opted out").select_option("yes")
@@ -156,6 +165,7 @@ def test_without_javascript_the_forms_still_work(live_server, browser, setting):
         expect(cell).to_contain_text("Letter")
 
         # A refusal: the section on a page of its own, the form open with its error.
+        page.get_by_role("link", name="Change contact preferences").click()
         form = open_form(page, "Set do not contact")
         form.get_by_role("button", name="Set do not contact").click()
         expect(page.get_by_role("heading", level=1)).to_contain_text("contact preferences")
