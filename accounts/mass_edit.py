@@ -18,7 +18,8 @@ from collections import defaultdict
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery, TextField, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -32,7 +33,12 @@ from accounts.models import (
     Note,
 )
 from bulkops.registry import Outcomes
-from bulkops.services import audited_update, record_audit_events
+from bulkops.services import (
+    audited_update,
+    record_audit_events,
+    record_field_change,
+    record_same_change,
+)
 
 # The account's own fields Mass Edit sets to one value, with the audit
 # action of each (Assigned To, Status and Stage go through accounts.services).
@@ -177,6 +183,21 @@ def set_custom_value(
     )
     outcomes.skip([pk for pk in ids if now.get(pk, "") == value], "Already as requested")
     changing = [pk for pk in ids if now.get(pk, "") != value]
+    # Recorded first, in one INSERT ... SELECT that reads each value before.
+    held = CustomFieldValue.objects.filter(account_id=OuterRef("pk"), field=field)
+    record_field_change(
+        actor=actor,
+        action="account.custom_field_set" if value else "account.custom_field_cleared",
+        queryset=Account.objects.filter(pk__any=changing).annotate(
+            custom_before=Coalesce(
+                Subquery(held.values("value")[:1]), Value(""), output_field=TextField()
+            )
+        ),
+        field=custom_key(field),
+        before="custom_before",
+        new_value=value,
+        bulk_operation=bulk_operation,
+    )
     stored = CustomFieldValue.objects.filter(account_id__any=changing, field=field)
     if value == "":
         stored.delete()
@@ -190,13 +211,6 @@ def set_custom_value(
             ],
             batch_size=5000,
         )
-    record_audit_events(
-        actor=actor,
-        action="account.custom_field_set" if value else "account.custom_field_cleared",
-        model=Account,
-        changes_by_id=[(pk, {custom_key(field): (now.get(pk, ""), value)}) for pk in changing],
-        bulk_operation=bulk_operation,
-    )
     return outcomes
 
 
@@ -213,11 +227,11 @@ def add_notes(
         ],
         batch_size=5000,
     )
-    record_audit_events(
+    record_same_change(
         actor=actor,
         action="note.added",
-        model=Note,
-        changes_by_id=[(note.pk, {"body": (None, body)}) for note in notes],
+        queryset=Note.objects.filter(pk__any=[note.pk for note in notes]),
+        changes={"body": (None, body)},
         bulk_operation=bulk_operation,
         occurred_at=at,
     )
@@ -243,13 +257,11 @@ def add_alerts(
         ],
         batch_size=5000,
     )
-    record_audit_events(
+    record_same_change(
         actor=actor,
         action="alert.added",
-        model=Alert,
-        changes_by_id=[
-            (alert.pk, {"message": (None, message), "is_active": (None, True)}) for alert in alerts
-        ],
+        queryset=Alert.objects.filter(pk__any=[alert.pk for alert in alerts]),
+        changes={"message": (None, message), "is_active": (None, True)},
         bulk_operation=bulk_operation,
         occurred_at=at,
     )
@@ -263,7 +275,7 @@ def set_alerts_active(*, actor, alert_ids: list[int], active: bool, bulk_operati
     return audited_update(
         actor=actor,
         action="alert.shown" if active else "alert.taken_down",
-        queryset=Alert.objects.filter(pk__in=list(alert_ids)).exclude(is_active=active),
+        queryset=Alert.objects.filter(pk__any=list(alert_ids)).exclude(is_active=active),
         field="is_active",
         new_value=active,
         bulk_operation=bulk_operation,
@@ -278,7 +290,9 @@ def current_values(account_ids: list[int], names: set[str]) -> dict[int, dict[st
     fields = [n for n in names if ":" not in n and n != "flags"]
     if fields:
         columns = {n: (f"{n}_id" if _is_relation(n) else n) for n in fields}
-        for row in Account.objects.filter(pk__in=account_ids).values("pk", *columns.values()):
+        for row in Account.objects.filter(pk__any=list(account_ids)).values(
+            "pk", *columns.values()
+        ):
             for name, column in columns.items():
                 values[row["pk"]][name] = jsonable(row[column])
     roles = {n.split(":", 1)[1] for n in names if n.startswith("role:")}
@@ -287,7 +301,7 @@ def current_values(account_ids: list[int], names: set[str]) -> dict[int, dict[st
             for role in roles:
                 values[pk][role_key(role)] = None
         for account_id, role, user_id in AccountRoleAssignment.objects.filter(
-            account_id__in=account_ids, role__in=roles
+            account_id__any=list(account_ids), role__in=roles
         ).values_list("account_id", "role", "user_id"):
             values[account_id][role_key(role)] = user_id
     keys = {n.split(":", 1)[1] for n in names if n.startswith("custom:")}
@@ -296,7 +310,7 @@ def current_values(account_ids: list[int], names: set[str]) -> dict[int, dict[st
             for key in keys:
                 values[pk][f"custom:{key}"] = ""
         for account_id, key, value in CustomFieldValue.objects.filter(
-            account_id__in=account_ids, field__key__in=keys
+            account_id__any=list(account_ids), field__key__in=keys
         ).values_list("account_id", "field__key", "value"):
             values[account_id][f"custom:{key}"] = value
     companies = {int(n.split(":", 1)[1]) for n in names if n.startswith("access:")}
@@ -305,7 +319,7 @@ def current_values(account_ids: list[int], names: set[str]) -> dict[int, dict[st
             for company_id in companies:
                 values[pk][access_key(company_id)] = False
         for account_id, company_id in AccountAccess.objects.filter(
-            account_id__in=account_ids, company_id__in=companies
+            account_id__any=list(account_ids), company_id__in=companies
         ).values_list("account_id", "company_id"):
             values[account_id][access_key(company_id)] = True
     return values

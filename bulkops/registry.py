@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django import forms
+from django.db import models
 
 from common.filters import canonical_filter_params
 
@@ -243,13 +244,14 @@ class BulkAction:
 
     def undo_items(self, operation: BulkOperation) -> Iterable[tuple[int, str]]:
         """(row id, argument) for each row the inverse operation reverses: by
-        default each row ``operation`` changed, with no argument."""
+        default each row ``operation`` changed, with no argument. A queryset
+        of ``values_list("target_id", <argument>)`` is copied in one
+        ``INSERT ... SELECT``; any other iterable row by row."""
         return (
-            (target_id, "")
-            for target_id in operation.items.with_settled_outcome()
+            operation.items.with_settled_outcome()
             .filter(settled_outcome="done")
-            .order_by("target_id")
-            .values_list("target_id", flat=True)
+            .annotate(no_argument=models.Value(""))
+            .values_list("target_id", "no_argument")
         )
 
     def chunk_size_for(self, operation: BulkOperation) -> int:

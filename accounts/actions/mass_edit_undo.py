@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts import mass_edit, selectors, services
-from accounts.actions.undo import changed_since, skip_changed_since
+from accounts.actions.undo import skip_stale, undone_changes
 from accounts.models import Account, Alert, CustomField, Flag
 from bulkops.models import AuditEvent
 from bulkops.registry import BulkAction, Outcomes, register
@@ -46,38 +46,27 @@ class UndoMassEdit(BulkAction):
         original = operation.undoes
         actor = operation.created_by
         ids = list(items.target_ids)
-        changed: dict[int, dict[str, tuple]] = defaultdict(dict)
-        started = None
-        for object_id, changes, at in AuditEvent.objects.filter(
-            bulk_operation=original, object_type="accounts.account", object_id__in=ids
-        ).values_list("object_id", "changes", "occurred_at"):
-            started = min(started or at, at)
-            for name, (before, after) in changes.items():
-                first = changed[object_id].get(name, (before, after))[0]
-                changed[object_id][name] = (first, after)
+        changed, started = undone_changes(original, ids)
         alerts = _alerts_of(original, ids)
         untouched = set(ids) - set(changed) - {account for account, _, _ in alerts}
         outcomes.skip(untouched, "Nothing of this operation to undo (its notes are kept)")
         names = {name for values in changed.values() for name in values}
         now = mass_edit.current_values(list(changed), names)
         flags_now = _flags_of(list(changed)) if "flags" in names else {}
-        blocked: dict[int, tuple] = {}
+        stale: dict[int, str] = {}  # account: the first field changed since
         groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-        since = changed_since(
-            list(changed), names, started or timezone.now(), [original.pk, operation.pk]
-        )
         for account_id, values in changed.items():
-            stale = [
+            moved = [
                 name
                 for name, (_before, after) in values.items()
                 if not _holds(name, after, now[account_id], flags_now.get(account_id, set()))
             ]
-            if stale:
-                blocked[account_id] = since.get((account_id, stale[0]), (None, None))
+            if moved:
+                stale[account_id] = moved[0]
                 continue
             for name, (before, after) in values.items():
                 groups[(name, json.dumps([before, after]))].append(account_id)
-        skip_changed_since(outcomes, blocked)
+        skip_stale(outcomes, stale, names, started, [original.pk, operation.pk])
         for (name, values), account_ids in sorted(groups.items()):
             before, after = json.loads(values)
             outcomes.merge(
@@ -85,10 +74,9 @@ class UndoMassEdit(BulkAction):
                 if ":" in name or name == "flags"
                 else _restore_field(actor, operation, name, before, account_ids)
             )
-        blocked_ids = set(blocked)
         by_state: dict[bool, list[int]] = defaultdict(list)
         for account_id, alert_id, active in alerts:
-            if account_id not in blocked_ids:
+            if account_id not in stale:  # its alerts stay as they are
                 by_state[active].append(alert_id)
         for active, alert_ids in by_state.items():
             mass_edit.set_alerts_active(
@@ -113,7 +101,7 @@ def _alerts_of(original, ids) -> list[tuple[int, int, bool]]:
     return [
         (account_id, pk, bool(events[pk]["is_active"][0]))
         for pk, account_id in Alert.objects.filter(
-            account_id__in=ids, pk__in=Subquery(alert_ids)
+            account_id__any=list(ids), pk__in=Subquery(alert_ids)
         ).values_list("pk", "account_id")
     ]
 
@@ -121,7 +109,7 @@ def _alerts_of(original, ids) -> list[tuple[int, int, bool]]:
 def _flags_of(account_ids) -> dict[int, set[str]]:
     names: dict[int, set[str]] = defaultdict(set)
     for account_id, name in (
-        Account.flags.through.objects.filter(account_id__in=account_ids)
+        Account.flags.through.objects.filter(account_id__any=list(account_ids))
         .values_list("account_id", "flag__name")
     ):  # fmt: skip
         names[account_id].add(name)
@@ -143,7 +131,7 @@ def _restore_field(actor, operation, name, before, account_ids) -> Outcomes:
     audited_update(
         actor=actor,
         action=f"account.{name}_restored",
-        queryset=Account.objects.filter(pk__in=account_ids),
+        queryset=Account.objects.filter(pk__any=list(account_ids)),
         field=name,
         new_value=value,
         bulk_operation=operation,

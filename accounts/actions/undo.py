@@ -52,7 +52,7 @@ def changed_since(account_ids, fields, after, exclude_operation_ids) -> dict:
     latest: dict[tuple[int, str], tuple] = {}
     events = (
         AuditEvent.objects.filter(
-            object_type="accounts.account", object_id__in=account_ids, occurred_at__gt=after
+            object_type="accounts.account", object_id__any=list(account_ids), occurred_at__gt=after
         )
         .exclude(bulk_operation_id__in=exclude_operation_ids)
         .order_by("occurred_at", "pk")
@@ -76,6 +76,41 @@ def skip_changed_since(outcomes: Outcomes, blocked: dict[int, tuple]) -> None:
         outcomes.skip([account_id], f"changed since by {who} at {when}")
 
 
+def undone_changes(original, ids, actions=None) -> tuple[dict[int, dict[str, tuple]], object]:
+    """What ``original`` changed on these accounts, from its audit events
+    (of ``actions`` only, when given): ({account: {field: (before, after)}},
+    the time of its first event). A field it changed twice goes from its
+    first before-value to its last after-value."""
+    events = AuditEvent.objects.filter(
+        bulk_operation=original, object_type="accounts.account", object_id__any=list(ids)
+    )
+    if actions is not None:
+        events = events.filter(action__any=list(actions))
+    changed: dict[int, dict[str, tuple]] = defaultdict(dict)
+    started = None
+    for object_id, changes, at in events.order_by("pk").values_list(
+        "object_id", "changes", "occurred_at"
+    ):
+        started = min(started or at, at)
+        for name, (before, after) in changes.items():
+            first = changed[object_id].get(name, (before, after))[0]
+            changed[object_id][name] = (first, after)
+    return changed, started
+
+
+def skip_stale(outcomes: Outcomes, stale: dict[int, str], fields, started, operations) -> None:
+    """Skip each account of ``stale`` ({account: the first of its fields
+    changed since}), saying who changed that field after ``started`` and
+    when, the ``operations``' own changes aside. The audit trail is read
+    for those accounts only: usually none."""
+    if not stale:
+        return
+    since = changed_since(list(stale), set(fields), started or timezone.now(), operations)
+    skip_changed_since(
+        outcomes, {pk: since.get((pk, name), (None, None)) for pk, name in stale.items()}
+    )
+
+
 class RestoreFields(BulkAction):
     """The inverse of an accounts action that changed fields one value each."""
 
@@ -92,48 +127,33 @@ class RestoreFields(BulkAction):
         outcomes = Outcomes()
         original = _original(operation)
         ids = list(items.target_ids)
-        actions = _actions_of(original)
-        # What the undone operation changed: {account: {field: (before, after)}}.
-        changed: dict[int, dict[str, tuple]] = defaultdict(dict)
-        started = None
-        for object_id, changes, at in AuditEvent.objects.filter(
-            bulk_operation=original,
-            object_type="accounts.account",
-            object_id__in=ids,
-            action__in=actions,
-        ).values_list("object_id", "changes", "occurred_at"):
-            started = min(started or at, at)
-            for name, (before, after) in changes.items():
-                changed[object_id][name] = (before, after)
+        changed, started = undone_changes(original, ids, _actions_of(original))
         fields = sorted({name for values in changed.values() for name in values})
         outcomes.skip(set(ids) - set(changed), "Nothing of this operation to undo")
         if not changed:
             return outcomes
         now = {
             row["pk"]: row
-            for row in Account.objects.filter(pk__in=list(changed)).values(
+            for row in Account.objects.filter(pk__any=list(changed)).values(
                 "pk",
                 *[f"{name}_id" if name in ("status", "assigned_to") else name for name in fields],
             )
         }
-        since = changed_since(
-            list(changed), set(fields), started or timezone.now(), [original.pk, operation.pk]
-        )
         groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
-        blocked: dict[int, tuple] = {}
+        stale: dict[int, str] = {}  # account: the first field changed since
         for account_id, values in changed.items():
             row = now.get(account_id)
             if row is None:
                 continue
-            stale = [
+            moved = [
                 name for name, (_before, after) in values.items() if _current(row, name) != after
             ]
-            if stale:
-                blocked[account_id] = since.get((account_id, stale[0]), (None, None))
+            if moved:
+                stale[account_id] = moved[0]
                 continue
             for name, (before, after) in values.items():
                 groups[(name, json.dumps(before), json.dumps(after))].append(account_id)
-        skip_changed_since(outcomes, blocked)
+        skip_stale(outcomes, stale, fields, started, [original.pk, operation.pk])
         base_action = {"assigned_to": "account.assigned", "status": "account.status_changed",
                        "default_date": "account.default_date_set", "stage": "account.stage_updated"}  # fmt: skip
         for (name, before, after), account_ids in groups.items():
@@ -147,7 +167,7 @@ class RestoreFields(BulkAction):
             audited_update(
                 actor=operation.created_by,
                 action=f"{base_action.get(name, 'account.' + name)}_undone",
-                queryset=Account.objects.filter(still, pk__in=account_ids),
+                queryset=Account.objects.filter(still, pk__any=account_ids),
                 field=name,
                 new_value=before_value,
                 bulk_operation=operation,
@@ -211,16 +231,10 @@ class UndoFlags(BulkAction):
         outcomes = Outcomes()
         original = operation.undoes
         ids = list(items.target_ids)
-        changed, started = {}, None
-        for object_id, changes, at in AuditEvent.objects.filter(
-            bulk_operation=original,
-            object_type="accounts.account",
-            object_id__in=ids,
-            action="account.flags_changed",
-        ).values_list("object_id", "changes", "occurred_at"):
-            started = min(started or at, at)
-            before, after = changes["flags"]
-            changed[object_id] = (set(before), set(after))
+        events, started = undone_changes(original, ids, ["account.flags_changed"])
+        changed = {
+            pk: (set(fields["flags"][0]), set(fields["flags"][1])) for pk, fields in events.items()
+        }
         outcomes.skip(set(ids) - set(changed), "Nothing of this operation to undo")
         if not changed:
             return outcomes
@@ -228,22 +242,19 @@ class UndoFlags(BulkAction):
         by_name = {f.name: f for f in Flag.objects.filter(offered)}
         now: dict[int, set[str]] = defaultdict(set)
         for account_id, name in AccountFlag.objects.filter(
-            account_id__in=list(changed)
+            account_id__any=list(changed)
         ).values_list("account_id", "flag__name"):
             now[account_id].add(name)
-        since = changed_since(
-            list(changed), {"flags"}, started or timezone.now(), [original.pk, operation.pk]
-        )
         groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[int]] = defaultdict(list)
-        blocked = {}
+        stale: dict[int, str] = {}
         for account_id, (before, after) in changed.items():
             if now[account_id] != after:
-                blocked[account_id] = since.get((account_id, "flags"), (None, None))
+                stale[account_id] = "flags"
                 continue
             groups[(tuple(sorted(before - after)), tuple(sorted(after - before)))].append(
                 account_id
             )
-        skip_changed_since(outcomes, blocked)
+        skip_stale(outcomes, stale, {"flags"}, started, [original.pk, operation.pk])
         for (put_back, take_off), account_ids in groups.items():
             missing = [n for n in (*put_back, *take_off) if n not in by_name]
             if missing:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from accounts.actions.undo import changed_since, skip_changed_since
 from accounts.models import AccountStatus
 from billing import freezes
+from billing.actions.write_off import ApprovedAboveTheLimit
 from billing.models import AccountFreeze, CancellationReason
 from billing.undo import reverse_operation
 from bulkops.registry import BulkAction, Outcomes, register
@@ -38,8 +39,19 @@ class ReverseEntries(BulkAction):
         )
 
 
+class RedoApprovedAboveTheLimit(ApprovedAboveTheLimit):
+    """Undoing the undo of a write-off writes the balances off again: above
+    the company's limit it waits for a second person's approval, as the
+    write-off did. The undo itself (balances put back) needs none."""
+
+    def approval_needed(self, user, parameters, count, *, operation):
+        if not operation.undoes or not operation.undoes.kind.endswith("_undo"):
+            return ""
+        return super().approval_needed(user, parameters, count, operation=operation)
+
+
 @register
-class UndoWriteOff(ReverseEntries):
+class UndoWriteOff(RedoApprovedAboveTheLimit, ReverseEntries):
     key = "write_off_undo"
     label = "Undo Write Off Balances"
     permission = "billing.write_off_balances"
@@ -47,7 +59,7 @@ class UndoWriteOff(ReverseEntries):
 
 
 @register
-class UndoWriteOffFile(ReverseEntries):
+class UndoWriteOffFile(RedoApprovedAboveTheLimit, ReverseEntries):
     key = "write_off_file_undo"
     label = "Undo Bulk Write-off"
     permission = "billing.write_off_balances"

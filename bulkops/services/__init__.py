@@ -10,6 +10,7 @@ from bulkops.services.audit import (
     record_audit_event_about,
     record_audit_events,
     record_field_change,
+    record_same_change,
 )
 from bulkops.services.engine import (
     CANCELLED_REASON,
@@ -59,6 +60,7 @@ __all__ = [
     "record_audit_event_about",
     "record_audit_events",
     "record_field_change",
+    "record_same_change",
     "record_worker_heartbeat",
     "reject",
     "release_scheduled_operations",

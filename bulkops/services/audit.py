@@ -151,6 +151,61 @@ def record_audit_events(
     return written
 
 
+def _record_select(
+    *,
+    actor,
+    action: str,
+    queryset: models.QuerySet,
+    changes_sql: str,
+    changes_params: list,
+    selected: tuple[str, ...] = (),
+    bulk_operation: BulkOperation | None = None,
+    occurred_at: dt.datetime | None = None,
+) -> int:
+    """One ``INSERT ... SELECT`` writing an event about every row of
+    ``queryset``: ``changes_sql`` builds each event's changes from the
+    subquery ``sub``, which selects ``pk``, the ``selected`` values and the
+    row's company. Returns the number of events written."""
+    model = queryset.model
+    company_column = connection.ops.quote_name("audit_company")
+    pk_column = connection.ops.quote_name("pk")
+    path = audit_company_path(model)
+    # A typed NULL: PostgreSQL takes an untyped one for text, and COALESCE
+    # with the actor's company id would fail.
+    nothing = Cast(models.Value(None), output_field=models.BigIntegerField())
+    company = models.F(path) if path else nothing
+    try:
+        # values_list() names each selected column by the name asked for
+        # ("pk", "status"), not by its column ("id", "status_id").
+        inner_sql, inner_params = (
+            queryset.annotate(audit_company=company)
+            .values_list("pk", *selected, "audit_company")
+            .query.sql_with_params()
+        )
+    except EmptyResultSet:  # e.g. pk__in=[]: nothing changes, nothing to record
+        return 0
+    sql = (
+        f"INSERT INTO {AuditEvent._meta.db_table} "
+        "(occurred_at, actor_id, action, object_type, object_id, changes, bulk_operation_id, "
+        "company_id) "
+        f"SELECT %s, %s, %s, %s, sub.{pk_column}, {changes_sql}, %s, "
+        f"COALESCE(sub.{company_column}, %s) FROM ({inner_sql}) sub"
+    )
+    # Placeholders in SQL order: the SELECT list first, then the subquery's own.
+    params = [
+        occurred_at or timezone.now(),
+        _actor_id(actor),
+        action,
+        object_type_of(model),
+        *changes_params,
+        bulk_operation.pk if bulk_operation else None,
+        _actor_company_id(actor),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + list(inner_params))
+        return cursor.rowcount
+
+
 def record_field_change(
     *,
     actor,
@@ -159,59 +214,55 @@ def record_field_change(
     field: str,
     new_value: Any,
     bulk_operation: BulkOperation | None = None,
+    before: str | None = None,
 ) -> int:
     """Record, in ONE ``INSERT ... SELECT``, that ``field`` of every row of
     ``queryset`` goes from its current value to ``new_value``. Call it in the
     same transaction and just before the ``update()`` that makes the change,
-    with a queryset that excludes the rows already at the new value.
-    Returns the number of events written."""
-    model = queryset.model
-    model._meta.get_field(field)  # FieldDoesNotExist for an unknown field
-    # values_list() names each selected column by the name asked for
-    # ("pk", field), not by its column ("id", "status_id"): refer to those.
-    column = connection.ops.quote_name(field)
-    pk_column = connection.ops.quote_name("pk")
-    company_column = connection.ops.quote_name("audit_company")
-    path = audit_company_path(model)
-    # A typed NULL: PostgreSQL takes an untyped one for text, and COALESCE
-    # with the actor's company id would fail.
-    nothing = Cast(models.Value(None), output_field=models.BigIntegerField())
-    company = models.F(path) if path else nothing
-    try:
-        inner_sql, inner_params = (
-            queryset.annotate(audit_company=company)
-            .values_list("pk", field, "audit_company")
-            .query.sql_with_params()
-        )
-    except EmptyResultSet:  # e.g. pk__in=[]: nothing changes, nothing to record
-        return 0
-    after = json.dumps(_jsonable(new_value))
+    with a queryset that excludes the rows already at the new value. With
+    ``before``, the value before is that annotation of the queryset instead
+    of the field (a value held in another table, say). Returns the number of
+    events written."""
+    if before is None:
+        queryset.model._meta.get_field(field)  # FieldDoesNotExist for an unknown field
+    column = connection.ops.quote_name(before or field)
     if connection.vendor == "postgresql":
-        changes_sql = "json_build_object(%s, json_build_array(sub.{col}, %s::json))"
+        changes_sql = f"json_build_object(%s, json_build_array(sub.{column}, %s::json))"
     else:
-        changes_sql = "json_object(%s, json_array(sub.{col}, json(%s)))"
-    sql = (
-        f"INSERT INTO {AuditEvent._meta.db_table} "
-        "(occurred_at, actor_id, action, object_type, object_id, changes, bulk_operation_id, "
-        "company_id) "
-        f"SELECT %s, %s, %s, %s, sub.{pk_column}, {changes_sql.format(col=column)}, %s, "
-        f"COALESCE(sub.{company_column}, %s) FROM ({inner_sql}) sub"
+        changes_sql = f"json_object(%s, json_array(sub.{column}, json(%s)))"
+    return _record_select(
+        actor=actor,
+        action=action,
+        queryset=queryset,
+        changes_sql=changes_sql,
+        changes_params=[field, json.dumps(_jsonable(new_value))],
+        selected=(before or field,),
+        bulk_operation=bulk_operation,
     )
-    operation_id = bulk_operation.pk if bulk_operation else None
-    # Placeholders in SQL order: the SELECT list first, then the subquery's own.
-    params = [
-        timezone.now(),
-        _actor_id(actor),
-        action,
-        object_type_of(model),
-        field,
-        after,
-        operation_id,
-        _actor_company_id(actor),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params + list(inner_params))
-        return cursor.rowcount
+
+
+def record_same_change(
+    *,
+    actor,
+    action: str,
+    queryset: models.QuerySet,
+    changes: dict[str, tuple[Any, Any]],
+    bulk_operation: BulkOperation | None = None,
+    occurred_at: dt.datetime | None = None,
+) -> int:
+    """Record the same ``changes`` about every row of ``queryset`` in ONE
+    ``INSERT ... SELECT`` (rows just created, say: an alert or a note added
+    to many accounts). Returns the number of events written."""
+    as_json = json.dumps({k: [_jsonable(b), _jsonable(a)] for k, (b, a) in changes.items()})
+    return _record_select(
+        actor=actor,
+        action=action,
+        queryset=queryset,
+        changes_sql="%s::jsonb" if connection.vendor == "postgresql" else "json(%s)",
+        changes_params=[as_json],
+        bulk_operation=bulk_operation,
+        occurred_at=occurred_at,
+    )
 
 
 def audited_update(

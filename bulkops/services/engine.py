@@ -13,7 +13,7 @@ import logging
 import random
 
 from django.core import signing
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from bulkops.models import AuditEvent, BulkOperation, BulkOperationChunk, BulkOperationItem
@@ -68,10 +68,21 @@ class InvalidParameters(OperationRefused):
 
 def snapshot_items(operation: BulkOperation, queryset, *, arguments=None) -> int:
     """Freeze the selected rows as the operation's items, in one
-    ``INSERT ... SELECT`` (or, with per-row ``arguments``, batched inserts).
+    ``INSERT ... SELECT`` (with per-row ``arguments``: a queryset of (row id,
+    argument) copied the same way, or any iterable of them, batched inserts).
     Returns the number of items."""
     table = BulkOperationItem._meta.db_table
-    if arguments is not None:
+    if isinstance(arguments, models.QuerySet):  # (row id, argument) rows, copied by SQL
+        select_sql, select_params = arguments.order_by().query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                # The queryset's two columns, whatever it names them.
+                f"INSERT INTO {table} (target_id, argument, operation_id, outcome, reason) "
+                f"SELECT sub.*, %s, %s, '' FROM ({select_sql}) sub",
+                [operation.pk, Outcome.PENDING, *select_params],
+            )
+            inserted = cursor.rowcount
+    elif arguments is not None:
         rows = [
             BulkOperationItem(operation=operation, target_id=target_id, argument=argument)
             for target_id, argument in arguments

@@ -312,7 +312,13 @@ def start_undo(*, user, operation: BulkOperation) -> BulkOperation:
         if undo.total == 0:
             raise OperationRefused("Nothing this operation changed is left to undo.")
         engine.refuse_if_overlapping(undo, then="undo it then")
-        undo.save(update_fields=["total", "confirmed_count"])
+        # An undo goes through the inverse's approval rule like any
+        # operation (redoing a write-off over the limit waits for a second
+        # person, as the write-off did).
+        reason = inverse.approval_needed(user, undo.parameters, undo.total, operation=undo)
+        if reason:
+            undo.wait_for_approval(reason)
+        undo.save(update_fields=["total", "confirmed_count", "status", "approval_reason"])
         record_audit_event(
             actor=user,
             action="bulk_operation.undo_started",
@@ -320,5 +326,6 @@ def start_undo(*, user, operation: BulkOperation) -> BulkOperation:
             changes={"undoes": (None, operation.pk), "total": (None, undo.total)},
             bulk_operation=undo,
         )
-        engine.enqueue_on_commit(undo)
+        if undo.is_active and undo.status != BulkOperation.Status.PENDING_APPROVAL:
+            engine.enqueue_on_commit(undo)
     return undo

@@ -60,6 +60,30 @@ def test_write_off_undone_by_a_reversing_debit_and_redone(supervisor, company):
     assert find_balance_discrepancies() == []
 
 
+def test_redoing_a_write_off_over_the_limit_waits_for_approval(supervisor, company):
+    from billing.models import BillingPolicy
+
+    (owing,) = create_accounts(1, company=company)
+    charge(owing, "120.00")
+    operation = run(supervisor, "write_off", [owing], {})
+    BillingPolicy.objects.create(company=company, approval_above=D("100.00"))
+    undoing = undo(supervisor, operation)  # putting balances back needs no approval
+    assert undoing.status == "succeeded" and balance(owing) == D("120.00")
+
+    redo = services.start_undo(user=supervisor, operation=undoing)
+    assert redo.status == "pending_approval"
+    assert redo.approval_reason.startswith("It writes off $120.00, more than the $100.00")
+    assert services.run_operation(redo.pk) == "waiting"
+    assert balance(owing) == D("120.00")  # nothing written off yet
+    with pytest.raises(services.OperationRefused):
+        services.approve(user=supervisor, operation=redo)  # its own requester
+    checker = UserFactory(username="checker", company=company, role="Supervisor")
+    services.approve(user=checker, operation=redo)
+    assert services.run_operation(redo.pk) == "finished"
+    assert balance(owing) == D("0.00")
+    assert find_balance_discrepancies() == []
+
+
 def test_a_payment_after_the_write_off_stays(supervisor, company):
     (owing,) = create_accounts(1, company=company)
     charge(owing, "100.00")
