@@ -31,7 +31,11 @@ def account_summary(user, account: Account) -> dict:
 
 def assignment(user, account: Account) -> dict:
     roles = AccountRoleAssignment.objects.filter(account=account).select_related("user")
-    return {"roles": roles, "shared_count": account.shared_with.count()}
+    # Counted with the account by account_for_page; by a query of its own otherwise.
+    shared_count = getattr(account, "shared_count", None)
+    if shared_count is None:
+        shared_count = account.shared_with.count()
+    return {"roles": roles, "shared_count": shared_count}
 
 
 def _channels(point, names):

@@ -157,7 +157,7 @@ def test_the_diary_tab_takes_the_same_queries_for_few_or_many_events(
         for n in range(300)
     )
     many = _diary_queries(client, supervisor, busy)
-    assert few == many == 24
+    assert few == many == 20
 
 
 @pytest.mark.parametrize("tab", ["journal", "files"])

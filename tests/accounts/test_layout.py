@@ -149,7 +149,7 @@ def test_the_details_tab_takes_a_fixed_number_of_queries(client, supervisor, acc
         record_audit_event(
             actor=supervisor, action="account.stage_updated", obj=account, changes={"n": (n, n + 1)}
         )
-    assert few == count() == 28
+    assert few == count() == 23
 
 
 # --- Save --------------------------------------------------------------------------------
