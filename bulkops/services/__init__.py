@@ -4,6 +4,7 @@ beat do to operations afterwards (``operations``) and the workers'
 heartbeat (``workers``). The names other apps and views use are here."""
 
 from bulkops.services.audit import (
+    audit_insert_sql,
     audited_update,
     object_type_of,
     record_audit_event,
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidParameters",
     "OperationRefused",
     "approve",
+    "audit_insert_sql",
     "audited_update",
     "enqueue_operation",
     "expire_stale_approvals",

@@ -206,6 +206,41 @@ def _record_select(
         return cursor.rowcount
 
 
+def audit_insert_sql(
+    *,
+    actor,
+    action: str,
+    model: type[models.Model],
+    source: str,
+    bulk_operation: BulkOperation | None = None,
+    occurred_at: dt.datetime | None = None,
+) -> tuple[str, list]:
+    """The ``INSERT ... SELECT`` (PostgreSQL) writing one event about each
+    row of ``source``, a relation with the columns ``object_id``,
+    ``changes`` (jsonb, ``{"field": [before, after]}``) and ``company_id``
+    (NULL: the actor's company): ``(sql, params)``, its placeholders
+    positional (``%s``). For a set-based write that computes its changes and
+    its events in one statement, as a data-modifying ``WITH`` of it; the
+    statement's other placeholders must be positional too."""
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} "
+        "(occurred_at, actor_id, action, object_type, object_id, changes, bulk_operation_id, "
+        "company_id) "
+        "SELECT %s, %s, %s, %s, src.object_id, src.changes, %s, COALESCE(src.company_id, %s) "
+        f"FROM {source} src"
+    )
+    params = [
+        occurred_at or timezone.now(),
+        _actor_id(actor),
+        action,
+        object_type_of(model),
+        bulk_operation.pk if bulk_operation else None,
+        _actor_company_id(actor),
+    ]
+    return sql, params
+
+
 def record_field_change(
     *,
     actor,

@@ -141,6 +141,14 @@ def test_fees_are_posted_on_new_invoices_of_the_service_type(supervisor, book):
     assert Account.objects.get(pk=beta.pk).current_balance == D("126.00")
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.FEE).count() == 2
     assert AuditEvent.objects.filter(action="ledger.fee").count() == 2
+    event = AuditEvent.objects.get(action="ledger.fee", object_id=alpha.pk)
+    assert event.changes == {"current_balance": ["145.05", "149.40"]}
+    assert (event.company_id, event.actor_id) == (alpha.company_id, supervisor.pk)
+    entry = LedgerEntry.objects.get(claim=new)
+    assert (entry.account_id, entry.amount, entry.context) == (alpha.pk, D("4.35"), "manual")
+    assert sorted(made) == sorted(
+        Claim.objects.filter(reference="FEE-1").values_list("pk", flat=True)
+    )
     assert find_balance_discrepancies() == []
 
 
