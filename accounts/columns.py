@@ -67,7 +67,11 @@ class Grid:
     (default: the value); ``always``: a cell even for an empty value (else
     "—"); ``css`` and ``header_css``: the td and th class; ``join`` and
     ``prefetch``: the relation the page query joins or fetches for it;
-    ``default``: shown to whoever has not chosen their columns."""
+    ``default``: shown to whoever has not chosen their columns;
+    ``annotate(filters)``: for a column of another app's data, the
+    expression the page query annotates each row with (as the key), given
+    the grid's valid filter values: read in the page's own query, for its
+    rows only."""
 
     sort: tuple[str, ...] = ()
     accessor: str | None = None
@@ -78,6 +82,7 @@ class Grid:
     join: str = ""
     prefetch: str = ""
     default: bool = False
+    annotate: Callable[[dict[str, Any]], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -361,6 +366,29 @@ def register_columns(*columns: AccountColumn) -> None:
             known[column.key] = column
 
 
+def register_grid_columns(*columns: AccountColumn) -> None:
+    """Add grid columns of another app's data (billing's Balance as of),
+    after the accounts app's own: offered by the column chooser and saved
+    lists, not sortable, each an annotation of the page query
+    (``Grid.annotate``), so the grid takes no query more for it. They are
+    not export columns: an export's rows are read by one ``COPY`` over the
+    accounts app's tables."""
+    for column in columns:
+        grid = column.grid
+        if grid is None or grid.annotate is None or grid.sort or grid.join or grid.prefetch:
+            raise ValueError(
+                f"The grid column {column.key!r} of another app is an annotation of the "
+                "page query (Grid.annotate), and neither sorts nor joins."
+            )
+        if column.key in GRID_COLUMNS or column.key.startswith(CUSTOM_PREFIX):
+            raise ValueError(f"Two account columns share the key {column.key!r}.")
+        _OTHER_GRID_COLUMNS.append(column)
+        GRID_COLUMNS.append(column.key)  # in place: the modules holding it see the column
+
+
+_OTHER_GRID_COLUMNS: list[AccountColumn] = []
+
+
 # --- custom fields: one column each -------------------------------------------------------
 
 CUSTOM_KINDS = {CustomField.FieldType.NUMBER: NUMBER, CustomField.FieldType.DATE: DATE}
@@ -386,4 +414,4 @@ def custom_column(custom_field: CustomField) -> AccountColumn:
 
 def grid_columns() -> list[AccountColumn]:
     """The columns the grid can show, in order."""
-    return [c for c in COLUMNS if c.grid is not None]
+    return [c for c in COLUMNS if c.grid is not None] + _OTHER_GRID_COLUMNS

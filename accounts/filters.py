@@ -308,3 +308,18 @@ def with_what_contacts(querydict, what_contacts: str, user) -> QueryDict:
 def filter_params(querydict) -> list[tuple[str, str]]:
     """The grid's filters of a query string, canonical (sorted, no empties)."""
     return canonical_filter_params(AccountFilter, querydict)
+
+
+def register_filters(filters: dict[str, django_filters.Filter], *, ranges=()) -> None:
+    """Add filters over another app's data (billing's Balance as of) to the
+    one FilterSet, after the accounts app's own: the grid ("More filters"),
+    saved lists and every Selection of "all matching" get them. ``ranges``:
+    ``(low, high, label)`` pairs whose reversed range is ignored with a
+    notice, as the accounts app's own ranges are."""
+    for name, filter_ in filters.items():
+        if name in AccountFilter.base_filters:
+            raise ValueError(f"Two account filters share the name {name!r}.")
+        if filter_.field_name is None:
+            filter_.field_name = name
+        AccountFilter.base_filters[name] = filter_
+    RangeForm.RANGES = [*RangeForm.RANGES, *ranges]

@@ -13,7 +13,7 @@ from django.http import QueryDict
 from accounts import selectors
 from accounts.columns import DEFAULT_COLUMNS, GRID_COLUMNS, grid_columns
 from accounts.filters import AccountFilter
-from accounts.tables import AccountTable, page_queryset
+from accounts.tables import account_table_class, page_queryset
 from bulkops.registry import Toolbar, toolbar_for
 from bulkops.selection import Selection
 from bulkops.services.selection_files import selection_file_of
@@ -71,7 +71,7 @@ def _has_value(form, field: BoundField) -> bool:
 class GridState:
     filterset: AccountFilter | None = None
     filters: FilterGroups | None = None
-    table: AccountTable | None = None
+    table: object = None  # the AccountTable of the page (accounts.tables)
     total: int = 0
     selected: int = 0
     selection: Selection | None = None
@@ -177,7 +177,7 @@ def build_grid(user, querydict: QueryDict, *, selection: Selection) -> GridState
     matching = filterset.qs
 
     def make_table(rows):
-        return AccountTable(
+        return account_table_class()(
             rows,
             selection=selection,
             columns=state.columns,
@@ -216,7 +216,16 @@ def build_grid(user, querydict: QueryDict, *, selection: Selection) -> GridState
     state.page = page
     offset = (page - 1) * state.per_page
     # The page is ordered and sliced in SQL; the table only renders it.
-    rows = list(page_queryset(matching.order_by(*order))[offset : offset + state.per_page])
+    # Other apps' columns shown are annotations of the page query, given the
+    # valid filters (billing's Balance as of, at the As of Date).
+    valid_filters = filterset.form.cleaned_data
+    annotations = {
+        column.key: column.grid.annotate(valid_filters)
+        for column in grid_columns()
+        if column.grid.annotate is not None and column.key in state.columns
+    }
+    page_rows = page_queryset(matching.order_by(*order)).annotate(**annotations)
+    rows = list(page_rows[offset : offset + state.per_page])
     table = make_table(rows)
     state.table = table
     state.rows = table.body()

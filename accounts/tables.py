@@ -5,7 +5,7 @@ sort keys, classes and cell. Which of them show is the user's choice
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cache, partial
 
 import django_tables2 as tables
 from django.urls import reverse
@@ -43,7 +43,6 @@ def _table_column(column: AccountColumn) -> tables.Column:
 class _Meta:
     model = Account
     fields: list[str] = []
-    sequence = ["select", *GRID_COLUMNS]
     attrs = {
         "class": "table table-sm table-hover table-grid align-middle",
         "id": "accounts-table",
@@ -111,17 +110,28 @@ class _AccountTable:
         )
 
 
-AccountTable = type(tables.Table)(
-    "AccountTable",
-    (_AccountTable, tables.Table),
-    {
-        "__module__": __name__,
-        "__doc__": "The accounts grid: the row checkbox, then every grid column.",
-        "Meta": _Meta,
-        "select": SelectColumn(),
-        **{c.key: _table_column(c) for c in grid_columns()},
-    },
-)
+@cache
+def account_table_class():
+    """The table class, made when first used: by then every app has
+    registered its grid columns (``register_grid_columns``, apps' ready)."""
+    meta = type("Meta", (_Meta,), {"sequence": ["select", *GRID_COLUMNS]})
+    return type(tables.Table)(
+        "AccountTable",
+        (_AccountTable, tables.Table),
+        {
+            "__module__": __name__,
+            "__doc__": "The accounts grid: the row checkbox, then every grid column.",
+            "Meta": meta,
+            "select": SelectColumn(),
+            **{c.key: _table_column(c) for c in grid_columns()},
+        },
+    )
+
+
+def __getattr__(name):
+    if name == "AccountTable":
+        return account_table_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def page_queryset(queryset):

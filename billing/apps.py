@@ -5,7 +5,8 @@ class BillingConfig(AppConfig):
     name = "billing"
 
     def ready(self):
-        from accounts.columns import register_columns
+        from accounts.columns import register_columns, register_grid_columns
+        from accounts.filters import register_filters
         from accounts.models import CONFIGURATION_UNIQUE
         from accounts.sections import (
             AccountAction,
@@ -16,6 +17,7 @@ class BillingConfig(AppConfig):
         from billing import diary, journal, selectors  # noqa: F401  (diary registers its sources)
         from billing.actions import add_fees, credit_payments, freeze, undo, write_off  # noqa: F401
         from billing.columns import CLAIMS_COLUMNS
+        from billing.grid import BALANCE_AS_OF_COLUMN, BALANCE_AS_OF_RANGE, account_filters
         from billing.models import CancellationReason, ServiceType
         from billing.selectable import FROZEN
         from bulkops.registry import (
@@ -40,6 +42,9 @@ class BillingConfig(AppConfig):
 
         # Claims and their balance, exportable beside the account's own columns.
         register_columns(*CLAIMS_COLUMNS)
+        # The grid's As of Date and Balance as of (filters and a column).
+        register_filters(account_filters(), ranges=[BALANCE_AS_OF_RANGE])
+        register_grid_columns(BALANCE_AS_OF_COLUMN)
 
         register_section(
             AccountSection(

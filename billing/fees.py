@@ -95,7 +95,7 @@ class Fee:
     reason: str = ""
 
 
-def _end_of(day: dt.date) -> dt.datetime:
+def end_of(day: dt.date) -> dt.datetime:
     """The first moment after ``day``, in the site's time zone."""
     return timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))
 
@@ -109,7 +109,7 @@ def balances_as_of(account_ids: Sequence[int], as_of: dt.date | None) -> dict[in
             Account.objects.filter(pk__any=list(account_ids)).values_list("pk", "current_balance")
         )
     found = dict(
-        LedgerEntry.objects.filter(account_id__any=list(account_ids), posted_at__lt=_end_of(as_of))
+        LedgerEntry.objects.filter(account_id__any=list(account_ids), posted_at__lt=end_of(as_of))
         .values_list("account_id")
         .annotate(total=Sum("amount"))
         .values_list("account_id", "total")
@@ -437,7 +437,7 @@ def _verify_in_sql(verification, accounts, mode, value, as_of, max_fee) -> None:
             " WHERE posted_at < %s AND account_id IN (SELECT pk FROM selected)"
             " GROUP BY account_id) l ON l.account_id = a.id"
         )
-        join_params = [_end_of(as_of)]
+        join_params = [end_of(as_of)]
     amount_sql = "%s::numeric" if mode == FeeMode.FIXED else "round(f.basis * %s / 100, 2)"
     money = "'$' || to_char({}, 'FM999,999,999,990.00')"
     sql = f"""

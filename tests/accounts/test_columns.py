@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The chooser's order before the catalogue (bulkops/exports.py, git history):
 # the grid's columns, contact details, postal address, billing's claims summary.
+# (Billing's grid column, Balance as of, is not an export column.)
 CHOOSER_ORDER = [
-    *GRID_COLUMNS,
+    *(key for key in GRID_COLUMNS if key != "balance_as_of"),
     "email", "phone", "address_line1", "address_line2", "city", "postal_code", "country",
     "claims_count", "claims_balance",
 ]  # fmt: skip

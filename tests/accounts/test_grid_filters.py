@@ -478,6 +478,9 @@ MORE_FILTER_VALUES = {
     "days_since_default_min": lambda w: "5",
     "days_since_default_max": lambda w: "50",
     "declined_min": lambda w: "1",
+    "as_of": lambda w: "2025-06-30",
+    "balance_as_of_min": lambda w: "0",
+    "balance_as_of_max": lambda w: "500",
 }
 
 

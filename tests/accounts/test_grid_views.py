@@ -24,6 +24,7 @@ from accounts.columns import GRID_COLUMNS
 from accounts.models import Account
 from accounts.roles import COLLECTOR, SUPERVISOR
 from accounts.services import save_grid_columns
+from billing.services import post_ledger_entry
 from common.models import TablePreference
 from tests.factories import (
     AccountFactory,
@@ -68,6 +69,7 @@ OPTIONAL_LABELS = [
     "Flags",
     "Days Since Default",
     "Office",
+    "Balance as of",  # billing's (billing.grid), after the accounts app's own
 ]
 
 # --- reading the page ------------------------------------------------------------
@@ -300,6 +302,7 @@ def test_optional_columns_render(client, supervisor, company):
         default_date=today - dt.timedelta(days=42),
     )
     account.flags.add(flag_b, flag_a)
+    post_ledger_entry(account=account, kind="charge", amount=Decimal("240.00"))
     bare = AccountFactory(company=company, creditor=None)
     save_grid_columns(user=supervisor, columns=list(GRID_COLUMNS))
     client.force_login(supervisor)
@@ -316,6 +319,7 @@ def test_optional_columns_render(client, supervisor, company):
     assert cells["Flags"] == "Hardship, Vip"
     assert cells["Days Since Default"] == "42"
     assert cells["Office"] == "Austin"
+    assert cells["Balance as of"] == "$240.00"  # from the ledger, at the end of today
     # Empty values render as a dash, not "None".
     empty = page.cells_by_header(bare.pk)
     for header in (

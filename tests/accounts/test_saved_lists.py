@@ -765,7 +765,7 @@ def test_the_posted_order_is_the_grids_order_of_columns(client, supervisor, acco
     available = _field_list(content, "fields-available")
     assert [key for key, _ in available][:3] == ["client", "portfolio", "account_number"]
     assert not any(ticked for _, ticked in available)
-    assert len(available) + len(order) == 18
+    assert len(available) + len(order) == 19  # with billing's Balance as of
     assert 'src="/static/js/list_builder.js" defer' in content
 
     # Reordered and a field added at the end (what the page posts, with or
