@@ -9,7 +9,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -257,8 +257,6 @@ def phone_validity(request, pk, valid: bool):
             )
         except ValidationError as error:
             add_service_errors(form, error)
-        except PermissionDenied:
-            raise
         else:
             messages.success(
                 request,
