@@ -44,7 +44,7 @@ from billing.models import (
     ServiceType,
     Subscription,
 )
-from billing.services import NewEntry, post_ledger_entries, to_money
+from billing.services import NewEntry, lock_accounts, post_ledger_entries, to_money
 from bulkops.registry import Outcomes
 from bulkops.services import audit_insert_sql
 
@@ -296,14 +296,7 @@ def _add_fees_in_sql(
     *, amounts, actor, service_type, reference, due_date, description, context, bulk_operation
 ) -> list[int]:
     account_ids = sorted(amounts)
-    # Locked in id order, as every writer of several accounts does.
-    locked = list(
-        Account.objects.select_for_update()
-        .filter(pk__any=account_ids)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    if missing := set(account_ids) - set(locked):
+    if missing := set(account_ids) - set(lock_accounts(account_ids)):
         raise ValidationError(f"Account {min(missing)} does not exist.")
     posted_at = timezone.now()
     account_audit, account_audit_params = audit_insert_sql(

@@ -15,13 +15,13 @@ import datetime as dt
 from decimal import Decimal
 
 from django import forms
-from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models import DecimalField, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.columns import AccountColumn, Grid, money
 from billing.fees import end_of
-from billing.models import LedgerEntry
+from billing.selectors import ledger_sum
 from bulkops.exports.cells import MONEY
 from common.filters import AmountFilter, BoundedDateField, DateFilter
 
@@ -51,15 +51,10 @@ class AsOfDateFilter(DateFilter):
 def balance_as_of(day: dt.date):
     """Each account's ledger balance at the end of ``day``, as an expression
     of the account query."""
-    entries = (
-        LedgerEntry.objects.filter(account_id=OuterRef("pk"), posted_at__lt=end_of(day))
-        .order_by()
-        .values("account_id")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
     return Coalesce(
-        Subquery(entries, output_field=BALANCE), Value(Decimal("0.00")), output_field=BALANCE
+        Subquery(ledger_sum(before=end_of(day)), output_field=BALANCE),
+        Value(Decimal("0.00")),
+        output_field=BALANCE,
     )
 
 

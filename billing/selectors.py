@@ -63,18 +63,20 @@ class BalanceDiscrepancy:
     derived: object
 
 
+def ledger_sum(before=None) -> QuerySet:
+    """The sum of the outer account's ledger entries (posted before
+    ``before``, a moment, when given), as a subquery of an account query."""
+    entries = LedgerEntry.objects.filter(account_id=OuterRef("pk"))
+    if before is not None:
+        entries = entries.filter(posted_at__lt=before)
+    return entries.order_by().values("account_id").annotate(total=Sum("amount")).values("total")
+
+
 def accounts_with_derived_values(queryset: QuerySet[Account] | None = None) -> QuerySet[Account]:
     """Accounts annotated with what the ledger and payments say their derived
     fields should be: ``ledger_balance``, ``derived_last_payment_amount``,
     ``derived_last_payment_date`` and ``derived_declined_count``."""
     queryset = Account.objects.all() if queryset is None else queryset
-    ledger_sum = (
-        LedgerEntry.objects.filter(account_id=OuterRef("pk"))
-        .order_by()
-        .values("account_id")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
     last_posted = Payment.objects.filter(
         account_id=OuterRef("pk"), status=Payment.Status.POSTED
     ).order_by("-received_at", "-pk")
@@ -86,7 +88,7 @@ def accounts_with_derived_values(queryset: QuerySet[Account] | None = None) -> Q
         .values("n")
     )
     return queryset.annotate(
-        ledger_balance=_cents(Subquery(ledger_sum, output_field=_MONEY)),
+        ledger_balance=_cents(Subquery(ledger_sum(), output_field=_MONEY)),
         derived_last_payment_amount=Subquery(last_posted.values("amount")[:1], output_field=_MONEY),
         derived_last_payment_date=Subquery(
             # The stored date is the UTC day (billing.services.post_payment).

@@ -150,6 +150,19 @@ def _new_balances(model, before: dict[int, Decimal], moves: dict[int, Decimal]) 
     )
 
 
+def lock_accounts(account_ids) -> dict[int, Decimal]:
+    """Lock these accounts (``SELECT ... FOR UPDATE``) in id order, as every
+    writer of several accounts does, so two batches over the same accounts
+    cannot deadlock; in a transaction. Returns their balances by id (an
+    account that does not exist is missing)."""
+    return dict(
+        Account.objects.select_for_update()
+        .filter(pk__any=list(account_ids))
+        .order_by("pk")
+        .values_list("pk", "current_balance")
+    )
+
+
 def post_ledger_entries(
     *,
     entries: Sequence[NewEntry],
@@ -177,14 +190,7 @@ def post_ledger_entries(
     claim_ids = sorted({entry.claim_id for entry in entries if entry.claim_id is not None})
 
     with transaction.atomic():
-        # Locked in id order, as every writer of several accounts does, so two
-        # batches over the same accounts cannot deadlock.
-        account_before = dict(
-            Account.objects.select_for_update()
-            .filter(pk__any=account_ids)
-            .order_by("pk")
-            .values_list("pk", "current_balance")
-        )
+        account_before = lock_accounts(account_ids)
         if missing := set(account_ids) - set(account_before):
             raise ValidationError(f"Account {min(missing)} does not exist.")
         claim_before: dict[int, Decimal] = {}
@@ -412,12 +418,7 @@ def write_off_balances(
     outcomes = Outcomes()
     with transaction.atomic():
         # Balances read under lock: what is written off is what is owed now.
-        balances = dict(
-            Account.objects.select_for_update()
-            .filter(pk__any=list(account_ids))
-            .order_by("pk")
-            .values_list("pk", "current_balance")
-        )
+        balances = lock_accounts(account_ids)
         owed = {pk: balance for pk, balance in balances.items() if balance > 0}
         outcomes.skip(set(account_ids) - set(owed), NO_POSITIVE_BALANCE)
         if not owed:

@@ -184,14 +184,49 @@ def _record_select(
         )
     except EmptyResultSet:  # e.g. pk__in=[]: nothing changes, nothing to record
         return 0
-    sql = (
-        f"INSERT INTO {AuditEvent._meta.db_table} "
-        "(occurred_at, actor_id, action, object_type, object_id, changes, bulk_operation_id, "
-        "company_id) "
-        f"SELECT %s, %s, %s, %s, sub.{pk_column}, {changes_sql}, %s, "
-        f"COALESCE(sub.{company_column}, %s) FROM ({inner_sql}) sub"
+    sql, params = _insert_events_sql(
+        actor=actor,
+        action=action,
+        model=model,
+        source=f"({inner_sql}) sub",
+        object_id=f"sub.{pk_column}",
+        changes=changes_sql,
+        changes_params=changes_params,
+        company=f"sub.{company_column}",
+        bulk_operation=bulk_operation,
+        occurred_at=occurred_at,
     )
     # Placeholders in SQL order: the SELECT list first, then the subquery's own.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + list(inner_params))
+        return cursor.rowcount
+
+
+def _insert_events_sql(
+    *,
+    actor,
+    action: str,
+    model: type[models.Model],
+    source: str,
+    object_id: str,
+    changes: str,
+    company: str,
+    changes_params=(),
+    bulk_operation: BulkOperation | None = None,
+    occurred_at: dt.datetime | None = None,
+) -> tuple[str, list]:
+    """``INSERT INTO`` the audit ``SELECT``ing an event per row of
+    ``source``: its object id, changes and company are those expressions
+    (SQL; ``changes_params`` the placeholders of ``changes``), the rest the
+    same for every event. Returns ``(sql, params)``."""
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} "
+        "(occurred_at, actor_id, action, object_type, object_id, changes, bulk_operation_id, "
+        "company_id) "
+        f"SELECT %s, %s, %s, %s, {object_id}, {changes}, %s, COALESCE({company}, %s) "
+        f"FROM {source}"
+    )
     params = [
         occurred_at or timezone.now(),
         _actor_id(actor),
@@ -201,9 +236,7 @@ def _record_select(
         bulk_operation.pk if bulk_operation else None,
         _actor_company_id(actor),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params + list(inner_params))
-        return cursor.rowcount
+    return sql, params
 
 
 def audit_insert_sql(
@@ -222,23 +255,17 @@ def audit_insert_sql(
     positional (``%s``). For a set-based write that computes its changes and
     its events in one statement, as a data-modifying ``WITH`` of it; the
     statement's other placeholders must be positional too."""
-    table = connection.ops.quote_name(AuditEvent._meta.db_table)
-    sql = (
-        f"INSERT INTO {table} "
-        "(occurred_at, actor_id, action, object_type, object_id, changes, bulk_operation_id, "
-        "company_id) "
-        "SELECT %s, %s, %s, %s, src.object_id, src.changes, %s, COALESCE(src.company_id, %s) "
-        f"FROM {source} src"
+    return _insert_events_sql(
+        actor=actor,
+        action=action,
+        model=model,
+        source=f"{source} src",
+        object_id="src.object_id",
+        changes="src.changes",
+        company="src.company_id",
+        bulk_operation=bulk_operation,
+        occurred_at=occurred_at,
     )
-    params = [
-        occurred_at or timezone.now(),
-        _actor_id(actor),
-        action,
-        object_type_of(model),
-        bulk_operation.pk if bulk_operation else None,
-        _actor_company_id(actor),
-    ]
-    return sql, params
 
 
 def record_field_change(
