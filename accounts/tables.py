@@ -128,12 +128,6 @@ def account_table_class():
     )
 
 
-def __getattr__(name):
-    if name == "AccountTable":
-        return account_table_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def page_queryset(queryset):
     """What one page of the grid needs, in a constant number of queries,
     whichever columns show.

@@ -44,7 +44,7 @@ from billing.models import (
     ServiceType,
     Subscription,
 )
-from billing.services import NewEntry, lock_accounts, post_ledger_entries, to_money
+from billing.services import NewEntry, actor_id, lock_accounts, post_ledger_entries, to_money
 from bulkops.registry import Outcomes
 from bulkops.services import audit_insert_sql
 
@@ -326,7 +326,7 @@ def _add_fees_in_sql(
         context,
         description,
         posted_at,
-        actor.pk if actor is not None and actor.is_authenticated else None,
+        actor_id(actor),
         bulk_operation.pk if bulk_operation else None,
         *account_audit_params,
     ]

@@ -150,6 +150,11 @@ def _new_balances(model, before: dict[int, Decimal], moves: dict[int, Decimal]) 
     )
 
 
+def actor_id(actor) -> int | None:
+    """The user who posts, as a column value: None for nobody (a beat task)."""
+    return actor.pk if actor is not None and actor.is_authenticated else None
+
+
 def lock_accounts(account_ids) -> dict[int, Decimal]:
     """Lock these accounts (``SELECT ... FOR UPDATE``) in id order, as every
     writer of several accounts does, so two batches over the same accounts
@@ -578,7 +583,6 @@ def _write_off_in_sql(*, account_ids, actor, description, context, bulk_operatio
         claim_audit=claim_audit,
         account_audit=account_audit,
     )
-    created_by = actor.pk if actor is not None and actor.is_authenticated else None
     written_off = Claim.Status.WRITTEN_OFF
     params = [
         account_ids,
@@ -587,7 +591,7 @@ def _write_off_in_sql(*, account_ids, actor, description, context, bulk_operatio
         context,
         description,
         posted_at,
-        created_by,
+        actor_id(actor),
         bulk_operation.pk if bulk_operation else None,
         written_off,
         written_off,
