@@ -8,8 +8,14 @@ class CommunicationsConfig(AppConfig):
     def ready(self):
         from anymail.signals import tracking
 
-        # The gate's legal rules register themselves, after its own.
-        from communications import contact_rules, delivery, diary  # noqa: F401  (register)
+        # The gate's legal rules register themselves, after its own; then
+        # its screen, which covers them.
+        from communications import (  # noqa: F401  (register)
+            contact_rules,
+            delivery,
+            diary,
+            screen,
+        )
         from communications.actions import schedule_emails, send_message  # noqa: F401  (register)
 
         # The ESP's delivery events, from anymail's authenticated webhook views.

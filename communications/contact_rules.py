@@ -92,6 +92,7 @@ class _Facts:
     do_not_contact: set[int]  # accounts whose debtor asked not to be contacted
     stops: dict[int, str]  # account: its first legal stop in force
     decided: dict = field(default_factory=dict)  # (zones, preferred hours): the time of day's
+    windows: dict = field(default_factory=dict)  # each zone's window (allowed_window)
 
 
 def _facts(messages: Sequence[Message]) -> _Facts:
@@ -137,9 +138,16 @@ def _facts(messages: Sequence[Message]) -> _Facts:
 @rule("legal_stops", prefetch=_facts)
 def legal_stops_rule(message: Message, facts: _Facts) -> Decision | None:
     """Do not contact (the debtor's), then the account's legal stops."""
-    if message.account_id in facts.do_not_contact:
+    return stop_decision(
+        message.account_id in facts.do_not_contact, facts.stops.get(message.account_id)
+    )
+
+
+def stop_decision(do_not_contact: bool, kind: str | None) -> Decision | None:
+    """The legal stops' answer: for the debtor's do not contact, else for
+    the account's first legal stop in force (``kind``, or None)."""
+    if do_not_contact:
         return suppress("do_not_contact", "The debtor asked not to be contacted.")
-    kind = facts.stops.get(message.account_id)
     if kind:
         return suppress("legal_stop", STOP_REASONS[kind])
     return None
@@ -191,7 +199,11 @@ def _window_around(zone: str, start: dt.time, end: dt.time, moment: dt.datetime)
 
 
 def allowed_window(
-    zones: frozenset[str], start: dt.time, end: dt.time, now: dt.datetime
+    zones: frozenset[str],
+    start: dt.time,
+    end: dt.time,
+    now: dt.datetime,
+    windows: dict | None = None,
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     """(the first moment from ``now`` that lies inside [start, end) local
     time in every zone, the end of that moment's window in the first zone
@@ -201,11 +213,21 @@ def allowed_window(
     the latest of the zones' next openings: the first moment every window
     holds, or past the horizon when they never overlap."""
     moment, horizon = now, now + dt.timedelta(days=HORIZON_DAYS)
+    # ``windows`` remembers each zone's window across the zone sets of a
+    # batch, which share their zones (by zone, hours and moment).
+    windows = {} if windows is None else windows
     while moment <= horizon:
-        windows = [_window_around(zone, start, end, moment) for zone in zones]
-        opens = max(opened for opened, _ in windows)
+        around = []
+        for zone in zones:
+            window = windows.get((zone, start, end, moment))
+            if window is None:
+                window = windows[zone, start, end, moment] = _window_around(
+                    zone, start, end, moment
+                )
+            around.append(window)
+        opens = max(opened for opened, _ in around)
         if opens <= moment:
-            return moment, min(closes for _, closes in windows)
+            return moment, min(closes for _, closes in around)
         moment = opens
     return None, None
 
@@ -233,11 +255,13 @@ def time_of_day_rule(message: Message, facts: _Facts) -> Decision | None:
     key = (zones, preferred)
     decision = facts.decided.get(key)
     if decision is None:
-        decision = facts.decided[key] = _time_of_day(zones, preferred, moment())
+        decision = facts.decided[key] = _time_of_day(zones, preferred, moment(), facts.windows)
     return decision
 
 
-def _time_of_day(zones: frozenset[str], preferred, now: dt.datetime) -> Decision:
+def _time_of_day(
+    zones: frozenset[str], preferred, now: dt.datetime, windows: dict | None = None
+) -> Decision:
     if not zones:
         return suppress(
             "time_zone",
@@ -247,7 +271,7 @@ def _time_of_day(zones: frozenset[str], preferred, now: dt.datetime) -> Decision
     if preferred is not None:
         # Preferred hours narrow the legal window, never widen it.
         start, end = max(start, preferred[0]), min(end, preferred[1])
-    at, closes = allowed_window(zones, start, end, now) if start < end else (None, None)
+    at, closes = allowed_window(zones, start, end, now, windows) if start < end else (None, None)
     hours = _hours_text(start, end)
     if at is None:
         return suppress(

@@ -35,7 +35,12 @@ the first of them judges. A rule without ``prefetch`` is called as
 in the order they were registered. The dispatch's messages come with their
 account and its office (``select_related``); anything else a rule reads
 from the database belongs in its ``prefetch``, or it costs a query per
-message."""
+message.
+
+For a batch, a screen may answer first (``register_screen``): one
+set-based look-up that proves most messages plainly allowed and leaves the
+others to the rules (``communications.screen``, on PostgreSQL: the rules'
+own look-ups cost about as much as reading the batch)."""
 
 from __future__ import annotations
 
@@ -135,7 +140,51 @@ def preview(messages: Sequence[Message], *, now: dt.datetime | None = None) -> l
         _MOMENT.reset(token)
 
 
+@dataclass(frozen=True)
+class _Screen:
+    function: Callable[[Sequence[Message], dt.datetime], Any]
+    covers: frozenset[str]
+    min_batch: int
+
+
+_SCREENS: list[_Screen] = []
+
+
+def register_screen(
+    function: Callable[[Sequence[Message], dt.datetime], Any],
+    *,
+    covers: Iterable[str],
+    min_batch: int = 2,
+) -> None:
+    """A set-based screen for batches of at least ``min_batch`` messages,
+    asked only while the registered rules are exactly ``covers``:
+    ``function(messages, moment)`` returns (the positions of the messages
+    the rules must decide, {position: decision} for the others), or None
+    when it cannot screen here. What it decides must be what the rules
+    would (``communications.screen``)."""
+    _SCREENS.append(_Screen(function, frozenset(covers), min_batch))
+
+
 def _decide(messages: list[Message]) -> list[Decision]:
+    names = frozenset(rules())
+    for screen in _SCREENS:
+        if screen.covers != names or len(messages) < screen.min_batch:
+            continue
+        screened = screen.function(messages, moment())
+        if screened is None:
+            continue
+        flagged, decided = screened
+        decisions: list[Decision | None] = [decided.get(i) for i in range(len(messages))]
+        # The rules decide the flagged ones together, in the batch's order.
+        for i, decision in zip(flagged, _by_rules([messages[i] for i in flagged]), strict=True):
+            decisions[i] = decision
+        return decisions
+    return _by_rules(messages)
+
+
+def _by_rules(messages: list[Message]) -> list[Decision]:
+    if not messages:
+        return []
     suppressions: list[Decision | None] = [None] * len(messages)
     deferrals: list[Decision | None] = [None] * len(messages)
     # The earliest moment a rule said an allowed message must be sent by.
@@ -180,7 +229,7 @@ def _point_key(message: Message) -> tuple[int, str, str]:
     return (message.account.debtor_id, message.channel, message.to)
 
 
-class _Point(NamedTuple):
+class Point(NamedTuple):
     """What the rule reads of a contact point, for the message's channel (a
     tuple: a batch makes one for every address its debtors have)."""
 
@@ -189,7 +238,7 @@ class _Point(NamedTuple):
     opted_out: bool
 
 
-def _contact_points(messages: Sequence[Message]) -> dict[tuple[int, str, str], _Point | None]:
+def _contact_points(messages: Sequence[Message]) -> dict[tuple[int, str, str], Point | None]:
     """Each message's contact point, by (debtor, channel, address or number);
     None when the debtor has no such address or number: the debtors' email
     addresses in one query and their phone numbers in another, only the
@@ -198,22 +247,22 @@ def _contact_points(messages: Sequence[Message]) -> dict[tuple[int, str, str], _
     emails = [m for m in messages if m.channel == Channel.EMAIL]
     phones = [m for m in messages if m.channel != Channel.EMAIL]
     invalid = ContactPoint.Validity.INVALID
-    found: dict[tuple[int, str, str], _Point | None] = {}
+    found: dict[tuple[int, str, str], Point | None] = {}
     if emails:
-        by_address: dict[tuple[int, str], _Point] = {}
+        by_address: dict[tuple[int, str], Point] = {}
         for debtor_id, address, validity, consent, opted_out in (
             DebtorEmail.objects.filter(debtor_id__any=list({m.account.debtor_id for m in emails}))
             .order_by("-pk")
             .values_list("debtor_id", "address", "validity", "email_consent", "email_opted_out")
         ):
             # The first made wins: it is written last.
-            by_address[debtor_id, address.upper()] = _Point(validity == invalid, consent, opted_out)
+            by_address[debtor_id, address.upper()] = Point(validity == invalid, consent, opted_out)
         for message in emails:
             found[_point_key(message)] = by_address.get(
                 (message.account.debtor_id, message.to.upper())
             )
     if phones:
-        by_number: dict[tuple[int, str, str], _Point] = {}
+        by_number: dict[tuple[int, str, str], Point] = {}
         for row in (
             DebtorPhone.objects.filter(
                 debtor_id__any=list({m.account.debtor_id for m in phones}),
@@ -227,8 +276,8 @@ def _contact_points(messages: Sequence[Message]) -> dict[tuple[int, str, str], _
         ):  # fmt: skip
             debtor_id, number, validity, sms_consent, sms_out, voice_consent, voice_out = row
             bad = validity == invalid
-            by_number[debtor_id, number, Channel.SMS] = _Point(bad, sms_consent, sms_out)
-            by_number[debtor_id, number, Channel.VOICE] = _Point(bad, voice_consent, voice_out)
+            by_number[debtor_id, number, Channel.SMS] = Point(bad, sms_consent, sms_out)
+            by_number[debtor_id, number, Channel.VOICE] = Point(bad, voice_consent, voice_out)
         for message in phones:
             found[_point_key(message)] = by_number.get(
                 (message.account.debtor_id, message.to, message.channel)
@@ -240,7 +289,12 @@ def _contact_points(messages: Sequence[Message]) -> dict[tuple[int, str, str], _
 def contact_point_rule(message: Message, points: dict) -> Decision | None:
     """The address or number is the debtor's, not known invalid, consented
     to for the channel and not opted out of."""
-    point = points[_point_key(message)]
+    return point_decision(message, points[_point_key(message)])
+
+
+def point_decision(message: Message, point: Point | None) -> Decision | None:
+    """What the contact point rule says of ``message`` to ``point`` (None:
+    the debtor has no such address or number)."""
     noun = "email address" if message.channel == Channel.EMAIL else "phone number"
     if point is None:
         return suppress("contact_point", f"The {noun} is no longer the debtor's.")

@@ -87,8 +87,11 @@ def test_check_many_answers_as_check_does_in_two_queries(company, django_assert_
     )
     # The debtors' emails and phones; each account's legal stops, its
     # debtor's do-not-contact, whereabouts and hours (one query); the
-    # companies' weekly caps. Not one query per message.
-    with django_assert_num_queries(4):
+    # companies' weekly caps. Not one query per message. On PostgreSQL the
+    # screen's one statement reads all of that and decides every one of
+    # these (its statement is prepared once per connection, first).
+    gate.check_many(messages)
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 4):
         decisions = gate.check_many(messages)
     assert {pk: (d.action, d.rule) for pk, d in decisions.items()} == {
         allowed.pk: (gate.SEND, ""),
