@@ -92,7 +92,6 @@ class _Facts:
     do_not_contact: set[int]  # accounts whose debtor asked not to be contacted
     stops: dict[int, str]  # account: its first legal stop in force
     decided: dict = field(default_factory=dict)  # (zones, preferred hours): the time of day's
-    windows: dict = field(default_factory=dict)  # each zone's window (allowed_window)
 
 
 def _facts(messages: Sequence[Message]) -> _Facts:
@@ -186,24 +185,38 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+# Each zone's latest window, by (zone, start, end): (the previous day's
+# close, opens, closes). It answers for every moment from that close to
+# this one, so a process computes a zone's window about once a day.
+_WINDOWS: dict[tuple[str, dt.time, dt.time], tuple[dt.datetime, dt.datetime, dt.datetime]] = {}
+_WINDOWS_KEPT = 10_000
+
+
 def _window_around(zone: str, start: dt.time, end: dt.time, moment: dt.datetime):
     """The zone's daily window [opens, closes) that ``moment`` is in or
     before: the one of its local day, or the next day's once that closed."""
+    kept = _WINDOWS.get((zone, start, end))
+    if kept is not None and kept[0] <= moment < kept[2]:
+        return kept[1], kept[2]
     tz = _zone(zone)
     day = moment.astimezone(tz).date()
     closes = dt.datetime.combine(day, end, tz)
     if moment >= closes:
         day += dt.timedelta(days=1)
         closes = dt.datetime.combine(day, end, tz)
-    return dt.datetime.combine(day, start, tz), closes
+    opens = dt.datetime.combine(day, start, tz)
+    if len(_WINDOWS) >= _WINDOWS_KEPT:
+        _WINDOWS.clear()
+    _WINDOWS[zone, start, end] = (
+        dt.datetime.combine(day - dt.timedelta(days=1), end, tz),
+        opens,
+        closes,
+    )
+    return opens, closes
 
 
 def allowed_window(
-    zones: frozenset[str],
-    start: dt.time,
-    end: dt.time,
-    now: dt.datetime,
-    windows: dict | None = None,
+    zones: frozenset[str], start: dt.time, end: dt.time, now: dt.datetime
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     """(the first moment from ``now`` that lies inside [start, end) local
     time in every zone, the end of that moment's window in the first zone
@@ -213,18 +226,8 @@ def allowed_window(
     the latest of the zones' next openings: the first moment every window
     holds, or past the horizon when they never overlap."""
     moment, horizon = now, now + dt.timedelta(days=HORIZON_DAYS)
-    # ``windows`` remembers each zone's window across the zone sets of a
-    # batch, which share their zones (by zone, hours and moment).
-    windows = {} if windows is None else windows
     while moment <= horizon:
-        around = []
-        for zone in zones:
-            window = windows.get((zone, start, end, moment))
-            if window is None:
-                window = windows[zone, start, end, moment] = _window_around(
-                    zone, start, end, moment
-                )
-            around.append(window)
+        around = [_window_around(zone, start, end, moment) for zone in zones]
         opens = max(opened for opened, _ in around)
         if opens <= moment:
             return moment, min(closes for _, closes in around)
@@ -255,13 +258,11 @@ def time_of_day_rule(message: Message, facts: _Facts) -> Decision | None:
     key = (zones, preferred)
     decision = facts.decided.get(key)
     if decision is None:
-        decision = facts.decided[key] = _time_of_day(zones, preferred, moment(), facts.windows)
+        decision = facts.decided[key] = _time_of_day(zones, preferred, moment())
     return decision
 
 
-def _time_of_day(
-    zones: frozenset[str], preferred, now: dt.datetime, windows: dict | None = None
-) -> Decision:
+def _time_of_day(zones: frozenset[str], preferred, now: dt.datetime) -> Decision:
     if not zones:
         return suppress(
             "time_zone",
@@ -271,7 +272,7 @@ def _time_of_day(
     if preferred is not None:
         # Preferred hours narrow the legal window, never widen it.
         start, end = max(start, preferred[0]), min(end, preferred[1])
-    at, closes = allowed_window(zones, start, end, now, windows) if start < end else (None, None)
+    at, closes = allowed_window(zones, start, end, now) if start < end else (None, None)
     hours = _hours_text(start, end)
     if at is None:
         return suppress(

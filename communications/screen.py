@@ -303,7 +303,6 @@ def screen(
     flagged: list[int] = []
     zones_by_key: dict[tuple[str, str, str, str], frozenset[str]] = {}
     by_zones: dict = {}
-    windows: dict = {}
     for i, rules, point, do_not_contact, stop, start, end, zone, postal_code, state, number in rows:
         if rules:
             flagged.append(i)
@@ -321,9 +320,7 @@ def screen(
         preferred = (start, end) if start is not None else None
         decision = by_zones.get((zones, preferred))
         if decision is None:
-            decision = by_zones[zones, preferred] = _final(
-                _time_of_day(zones, preferred, now, windows)
-            )
+            decision = by_zones[zones, preferred] = _final(_time_of_day(zones, preferred, now))
         decided[i] = decision
     if len(decided) + len(flagged) < len(messages):
         # A message whose debtor is gone: the rules say what becomes of it.

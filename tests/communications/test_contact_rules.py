@@ -381,3 +381,21 @@ def test_a_long_reason_is_kept_short_and_never_fails_the_batch(
     text.refresh_from_db()
     assert (text.state, text.rule) == (MessageState.HELD, "wordy")
     assert len(text.reason) == 255 and text.reason.endswith("…")
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "America/Phoenix", "Pacific/Honolulu"])
+def test_a_zones_remembered_window_is_the_one_it_would_compute(zone):
+    """``_window_around`` keeps each zone's latest window for the moments it
+    answers for: over three days around the end of daylight saving time
+    (1 November 2026), every 37 minutes, what it remembers is what it
+    computes afresh."""
+    from communications import contact_rules
+
+    moment = dt.datetime(2026, 10, 31, 0, 5, tzinfo=UTC)
+    start, end = dt.time(8), dt.time(21)
+    while moment < dt.datetime(2026, 11, 3, tzinfo=UTC):
+        remembered = contact_rules._window_around(zone, start, end, moment)
+        contact_rules._WINDOWS.clear()
+        assert contact_rules._window_around(zone, start, end, moment) == remembered
+        assert remembered[1] > moment  # the window it is in or before
+        moment += dt.timedelta(minutes=37)
