@@ -77,10 +77,17 @@ def zones_for_number(number: str) -> frozenset[str]:
     libphonenumber places North American numbers by their first seven
     digits at most (+1 area code and exchange): numbers are looked up, and
     remembered, by that prefix."""
+    return _zones_for_prefix(number_zone_key(number))
+
+
+def number_zone_key(number: str) -> str:
+    """What a number's zones depend on: a North American number's first
+    digits (+1, area code, exchange), any other number whole. Numbers with
+    the same key have the same zones."""
     number = (number or "").strip()
     if number.startswith("+1") and len(number) >= 9:
-        return _zones_for_prefix(number[:8] + "0000")
-    return _zones_for_prefix(number)
+        return number[:8] + "0000"
+    return number
 
 
 @functools.lru_cache(maxsize=65536)

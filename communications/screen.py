@@ -56,8 +56,14 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connections
 
-from accounts.timezones import _zones_for_prefix, zones_for_address, zones_for_number
-from communications.contact_rules import CALLS_PER_WEEK, WEEK, _time_of_day, stop_decision
+from accounts.timezones import number_zone_key
+from communications.contact_rules import (
+    CALLS_PER_WEEK,
+    WEEK,
+    _time_of_day,
+    candidate_zones,
+    stop_decision,
+)
 from communications.gate import Decision, Point, point_decision, register_screen
 from communications.models import Message
 
@@ -135,17 +141,15 @@ SELECT c.i,
                   WHERE s.account_id = c.account_id AND s.ended_at IS NULL
                   ORDER BY s.created_at, s.id LIMIT 1)
        END AS stop,
-       -- time_of_day: the preferred hours, the zones' inputs. A North
-       -- American number counts by its first digits only (+1, area code,
-       -- exchange: accounts.timezones); 'N' is a number read whole.
+       -- time_of_day: the preferred hours, the zones' inputs (an email's
+       -- number is its debtor's primary phone).
        CASE WHEN NOT c.ignore_prefs AND pref.preferred_to IS NOT NULL
             THEN pref.preferred_from END AS preferred_from,
        CASE WHEN NOT c.ignore_prefs AND pref.preferred_from IS NOT NULL
             THEN pref.preferred_to END AS preferred_to,
        d.timezone, d.postal_code, d.state,
-       CASE WHEN c.channel <> 'email' THEN 'N' || c.recipient
-            WHEN primary_phone.number ~ '^\\+1[0-9]{7,}$' THEN 'P' || left(primary_phone.number, 8)
-            ELSE 'N' || coalesce(primary_phone.number, '') END AS zone_number
+       CASE WHEN c.channel = 'email' THEN coalesce(primary_phone.number, '')
+            ELSE c.recipient END AS zone_number
 FROM counted c
 JOIN accounts_debtor d ON d.id = c.debtor_id
 LEFT JOIN LATERAL (
@@ -267,17 +271,6 @@ def _text_array(values: Iterable[str]) -> str:
     return '{"' + joined + '"}' if values else "{}"
 
 
-def _zones(debtor_zone: str, postal_code: str, state: str, number: str) -> frozenset[str]:
-    """``contact_rules.candidate_zones`` from what the screen returns: the
-    number is "P" and its first digits, or "N" and the number whole."""
-    if debtor_zone:
-        return frozenset({debtor_zone})
-    by_number = (
-        _zones_for_prefix(number[1:] + "0000") if number[0] == "P" else zones_for_number(number[1:])
-    )
-    return zones_for_address(postal_code, state) | by_number
-
-
 def screen(
     messages: Sequence[Message], now: dt.datetime
 ) -> tuple[list[int], dict[int, Decision]] | None:
@@ -313,10 +306,13 @@ def screen(
         if do_not_contact or stop:
             decided[i] = stop_decision(do_not_contact, stop)
             continue
-        zone_key = (zone, postal_code, state, number)
+        # Debtors of one town share their candidate zones: found once.
+        zone_key = (zone, postal_code, state, number_zone_key(number))
         zones = zones_by_key.get(zone_key)
         if zones is None:
-            zones = zones_by_key[zone_key] = _zones(*zone_key)
+            zones = zones_by_key[zone_key] = candidate_zones(
+                debtor_zone=zone, postal_code=postal_code, state=state, number=number
+            )
         preferred = (start, end) if start is not None else None
         decision = by_zones.get((zones, preferred))
         if decision is None:
